@@ -1,0 +1,54 @@
+/**
+ * The command tree. Each command lives in its own file and registers itself here; only
+ * commands that work are registered.
+ *
+ * @module
+ */
+import { Command, Option } from "@commander-js/extra-typings";
+import { VERSION } from "../version.ts";
+import { registerCompletions } from "./completions.ts";
+import { registerConfig } from "./config.ts";
+import type { CliIo } from "./io.ts";
+
+/** Builds the `emu` command tree writing through `io`. */
+export function buildProgram(io: CliIo): Command {
+  const program = new Command("emu")
+    .description(
+      "Run a product's whole backend stack locally as one QEMU VM, resumed from a RAM\n" +
+        "snapshot in about a second, with fresh secrets at every start.",
+    )
+    .version(VERSION, "-V, --version", "print emu's version")
+    .helpOption("-h, --help", "show help for a command")
+    .helpCommand("help [command]", "show help for a command")
+    .option("--home <dir>", "emu home directory (default: $EMU_HOME or ~/.emu)")
+    .option(
+      "--config <file>",
+      "profile to use (default: $EMU_CONFIG, ./emu.json, or the built-in demo)",
+    )
+    .option("--json", "machine-readable output on stdout; messages stay on stderr")
+    .addOption(
+      new Option("-v, --verbose", "more detail, and stack traces on errors").conflicts("quiet"),
+    )
+    .option("-q, --quiet", "only warnings and errors")
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout(text),
+      writeErr: (text) => io.stderr(text),
+      // Usage errors are printed by the CLI's single error printer instead.
+      outputError: () => {},
+    })
+    .addHelpText(
+      "after",
+      "\nEnvironment:\n" +
+        "  EMU_HOME         emu home directory (like --home)\n" +
+        "  EMU_CONFIG       profile path (like --config)\n" +
+        "  EMU_RUNTIME_DIR  short directory for QMP/QGA sockets (default: $XDG_RUNTIME_DIR/emu or /tmp/emu-<uid>)\n" +
+        "  NO_COLOR         disable colour\n" +
+        "\nExit codes: 0 ok, 1 failure, 2 usage error.",
+    );
+
+  registerConfig(program, io);
+  registerCompletions(program, io);
+  return program as unknown as Command;
+}

@@ -1,0 +1,39 @@
+/**
+ * Runs the CLI once: parses, dispatches, and turns every failure into one clear message
+ * and an exit code (0 ok, 1 failure, 2 usage error).
+ *
+ * @module
+ */
+import { CommanderError } from "@commander-js/extra-typings";
+import { EmuError } from "../errors.ts";
+import { type GlobalOptions, outputFor } from "./context.ts";
+import type { CliIo } from "./io.ts";
+import { buildProgram } from "./program.ts";
+
+/** Runs `emu` with `args` (without the program name) and returns the exit code. */
+export async function runCli(args: string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (err) {
+    const out = outputFor(io, program.opts() as GlobalOptions);
+    if (err instanceof CommanderError) {
+      // Help and --version end parsing with a "error" that is really success.
+      if (err.exitCode === 0) return 0;
+      // `emu` alone (or a group command alone) has already printed its help on stderr.
+      if (err.code === "commander.help") return 2;
+      const message = err.message.replace(/^error: /, "").replace(
+        /\n\(Did you mean (.*)\)$/,
+        " (did you mean $1)",
+      );
+      const usage = new EmuError("usage", message.charAt(0).toUpperCase() + message.slice(1), {
+        hint: "Run `emu --help` (or `emu help COMMAND`) for usage.",
+      });
+      out.error(usage);
+      return usage.exitCode;
+    }
+    out.error(err);
+    return err instanceof EmuError ? err.exitCode : 1;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Typed errors that the CLI catches and prints.
+ *
+ * Every error a user can meet carries a stable `code` (safe to match in scripts and
+ * tests), a message shaped "Cannot <action>: <detail>", and a hint that says what to
+ * do next. The CLI prints `error[<code>]: <message>` and the hint, and maps the error
+ * to an exit code; the stack trace is shown only with `--verbose`.
+ *
+ * @module
+ */
+
+/** Stable error codes. Add new codes at the end of a group; never rename one. */
+export type EmuErrorCode =
+  // usage and configuration
+  | "usage"
+  | "config_not_found"
+  | "config_parse"
+  | "config_invalid"
+  | "home_unusable"
+  | "runtime_dir_unusable"
+  | "socket_path_too_long"
+  // files and images
+  | "io"
+  | "iso_invalid_input"
+  | "iso_too_large"
+  // protocol
+  | "protocol"
+  | "protocol_closed"
+  | "protocol_timeout"
+  | "qmp_command_failed"
+  | "qga_command_failed"
+  | "aborted"
+  // internal
+  | "internal";
+
+/** Options for {@linkcode EmuError}. */
+export interface EmuErrorOptions {
+  /** What the user can do about it, printed on its own line after the message. */
+  hint?: string;
+  /** Process exit code; 1 unless it is a usage error (2). */
+  exitCode?: number;
+  /** The lower-level error this one explains. */
+  cause?: unknown;
+}
+
+/**
+ * An error meant for the user: stable code, clear message, optional hint.
+ *
+ * @example
+ * ```ts
+ * import { EmuError } from "./errors.ts";
+ * const err = new EmuError("config_invalid", "Cannot load emu.json: vm.cpus must be an integer", {
+ *   hint: "Set vm.cpus to a whole number such as 2.",
+ * });
+ * if (err.code !== "config_invalid" || err.exitCode !== 1) throw new Error("unexpected");
+ * ```
+ */
+export class EmuError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: EmuErrorCode;
+  /** What the user can do next, if anything useful can be said. */
+  readonly hint?: string;
+  /** Exit code the CLI uses for this error. */
+  readonly exitCode: number;
+
+  constructor(code: EmuErrorCode, message: string, options: EmuErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "EmuError";
+    this.code = code;
+    this.hint = options.hint;
+    this.exitCode = options.exitCode ?? (code === "usage" ? 2 : 1);
+  }
+}
+
+/** True when `err` is an {@linkcode EmuError}, optionally with the given code. */
+export function isEmuError(err: unknown, code?: EmuErrorCode): err is EmuError {
+  return err instanceof EmuError && (code === undefined || err.code === code);
+}
