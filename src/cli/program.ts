@@ -9,6 +9,7 @@ import { VERSION } from "../version.ts";
 import { registerCompletions } from "./completions.ts";
 import { registerConfig } from "./config.ts";
 import type { CliIo } from "./io.ts";
+import { registerIso } from "./iso.ts";
 
 /** Builds the `emu` command tree writing through `io`. */
 export function buildProgram(io: CliIo): Command {
@@ -49,6 +50,7 @@ export function buildProgram(io: CliIo): Command {
     );
 
   registerConfig(program, io);
+  registerIso(program, io);
   registerCompletions(program, io);
   return program as unknown as Command;
 }
