@@ -68,7 +68,9 @@ export function pathComponents(path: string): string[] {
   for (const part of parts) {
     if (part === ".." || part === "." || part === "") {
       throw invalid(
-        `Cannot add "${path}" to the ISO image: "${part || "//"}" is not allowed in a path`,
+        `Cannot add "${path}" to the ISO image: ${
+          part === "" ? "an empty component" : `"${part}"`
+        } is not allowed in a path`,
         "Use plain relative paths without '.', '..' or empty components.",
       );
     }
