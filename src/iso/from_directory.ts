@@ -29,27 +29,28 @@ export async function entriesFromDirectory(dir: string): Promise<IsoEntry[]> {
     throw new EmuError("iso_invalid_input", `Cannot read ${dir}: not a directory`, { hint: HINT });
   }
   const entries: IsoEntry[] = [];
-  await walk(dir, "", entries);
+  walk(dir, "", entries);
   return entries;
 }
 
-async function walk(hostDir: string, prefix: string, out: IsoEntry[]): Promise<void> {
+// Synchronous on purpose: one thread hand-off per file made large trees slow to list.
+function walk(hostDir: string, prefix: string, out: IsoEntry[]): void {
   const names: string[] = [];
-  for await (const item of Deno.readDir(hostDir)) names.push(item.name);
+  for (const item of Deno.readDirSync(hostDir)) names.push(item.name);
   names.sort();
   for (const name of names) {
     const hostPath = join(hostDir, name);
     const path = prefix === "" ? name : `${prefix}/${name}`;
     let info: Deno.FileInfo;
     try {
-      info = await Deno.stat(hostPath);
+      info = Deno.statSync(hostPath);
     } catch (err) {
       throw new EmuError("iso_invalid_input", `Cannot read ${hostPath}: ${(err as Error).message}`);
     }
     const mode = info.mode === null ? undefined : info.mode & 0o7777;
     if (info.isDirectory) {
       out.push({ path, directory: true, ...(mode === undefined ? {} : { mode }) });
-      await walk(hostPath, path, out);
+      walk(hostPath, path, out);
     } else if (info.isFile) {
       out.push({ path, sourcePath: hostPath, ...(mode === undefined ? {} : { mode }) });
     } else {
