@@ -27,6 +27,7 @@ export type EmuErrorCode =
   | "protocol"
   | "protocol_closed"
   | "protocol_timeout"
+  | "socket_unavailable"
   | "qmp_command_failed"
   | "qga_command_failed"
   | "aborted"
@@ -75,4 +76,31 @@ export class EmuError extends Error {
 /** True when `err` is an {@linkcode EmuError}, optionally with the given code. */
 export function isEmuError(err: unknown, code?: EmuErrorCode): err is EmuError {
   return err instanceof EmuError && (code === undefined || err.code === code);
+}
+
+/**
+ * A command the peer (QEMU's monitor or the guest agent) answered with an error. Carries
+ * the command sent and the error class received, so callers can react to specific ones.
+ */
+export class CommandError extends EmuError {
+  /** The command that failed, e.g. `migrate-incoming`. */
+  readonly command: string;
+  /** The peer's error class, e.g. `GenericError`, `CommandNotFound`. */
+  readonly errorClass: string;
+  /** The peer's own description. */
+  readonly description: string;
+
+  constructor(
+    code: "qmp_command_failed" | "qga_command_failed",
+    command: string,
+    errorClass: string,
+    description: string,
+  ) {
+    const peer = code === "qmp_command_failed" ? "QEMU" : "the guest agent";
+    super(code, `Cannot run ${command}: ${peer} answered ${errorClass}: ${description}`);
+    this.name = "CommandError";
+    this.command = command;
+    this.errorClass = errorClass;
+    this.description = description;
+  }
 }
