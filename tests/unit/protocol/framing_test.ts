@@ -9,7 +9,8 @@ const cat = (...parts: Uint8Array[]) => {
   return out;
 };
 
-const GREETING = '{"QMP": {"version": {"qemu": {"micro": 2, "minor": 0, "major": 10}, "package": ""}, "capabilities": ["oob"]}}';
+const GREETING =
+  '{"QMP": {"version": {"qemu": {"micro": 2, "minor": 0, "major": 10}, "package": ""}, "capabilities": ["oob"]}}';
 const STREAM = cat(
   enc(`${GREETING}\r\n`),
   enc('{"return": {}, "id": 1}\r\n'),
@@ -45,7 +46,11 @@ Deno.test("decoder: split at every pair of positions (three chunks)", () => {
   for (let i = 0; i < STREAM.length; i += 7) {
     for (let j = i; j <= STREAM.length; j += 5) {
       const d = new MessageDecoder();
-      const got = [...d.push(STREAM.subarray(0, i)), ...d.push(STREAM.subarray(i, j)), ...d.push(STREAM.subarray(j))];
+      const got = [
+        ...d.push(STREAM.subarray(0, i)),
+        ...d.push(STREAM.subarray(i, j)),
+        ...d.push(STREAM.subarray(j)),
+      ];
       assert.deepEqual(messages(got), EXPECTED, `split at ${i}, ${j}`);
     }
   }
@@ -61,7 +66,10 @@ Deno.test("decoder: one byte at a time, including inside multi-byte UTF-8", () =
 Deno.test("decoder: 0xFF prefixes, CR and blank lines are framing, not garbage", () => {
   const d = new MessageDecoder();
   assert.deepEqual(d.push(enc("\r\n\n")), []);
-  assert.deepEqual(d.push(cat(new Uint8Array([0xff, 0xff]), enc('{"return": 1}\n'))), [{ kind: "message", value: { return: 1 } }]);
+  assert.deepEqual(d.push(cat(new Uint8Array([0xff, 0xff]), enc('{"return": 1}\n'))), [{
+    kind: "message",
+    value: { return: 1 },
+  }]);
 });
 
 Deno.test("decoder: garbage before the greeting is skipped and counted", () => {
