@@ -23,6 +23,11 @@ export type EmuErrorCode =
   | "io"
   | "iso_invalid_input"
   | "iso_too_large"
+  // QEMU and the host
+  | "qemu_missing"
+  | "qemu_failed"
+  | "arch_unsupported"
+  | "firmware_missing"
   // protocol
   | "protocol"
   | "protocol_closed"
