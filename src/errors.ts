@@ -28,6 +28,7 @@ export type EmuErrorCode =
   | "qemu_failed"
   | "arch_unsupported"
   | "firmware_missing"
+  | "doctor_failed"
   // protocol
   | "protocol"
   | "protocol_closed"

@@ -8,6 +8,7 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { VERSION } from "../version.ts";
 import { registerCompletions } from "./completions.ts";
 import { registerConfig } from "./config.ts";
+import { registerDoctor } from "./doctor.ts";
 import type { CliIo } from "./io.ts";
 import { registerIso } from "./iso.ts";
 
@@ -44,12 +45,14 @@ export function buildProgram(io: CliIo): Command {
       "\nEnvironment:\n" +
         "  EMU_HOME         emu home directory (like --home)\n" +
         "  EMU_CONFIG       profile path (like --config)\n" +
+        "  EMU_QEMU_DIR     directory searched for qemu-system-* and qemu-img before PATH\n" +
         "  EMU_RUNTIME_DIR  short directory for QMP/QGA sockets (default: $XDG_RUNTIME_DIR/emu or /tmp/emu-<uid>)\n" +
         "  NO_COLOR         disable colour\n" +
         "\nExit codes: 0 ok, 1 failure, 2 usage error.",
     );
 
   registerConfig(program, io);
+  registerDoctor(program, io);
   registerIso(program, io);
   registerCompletions(program, io);
   return program as unknown as Command;
