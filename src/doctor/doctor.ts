@@ -11,7 +11,7 @@ import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { checkSocketPath } from "../config/paths.ts";
 import { EmuError } from "../errors.ts";
-import { type Arch } from "../qemu/cpu_model.ts";
+import type { Arch } from "../qemu/cpu_model.ts";
 import { installHint } from "../qemu/discover.ts";
 import { type Probe, probeHost } from "../qemu/probe.ts";
 
