@@ -23,7 +23,8 @@ export function x86BootSector(): Uint8Array {
 
 /**
  * AArch64 program for the `virt` machine: PSCI `SYSTEM_OFF` (function 0x84000008) through
- * `hvc #0`, which powers the machine off and QEMU exits 0; then spin.
+ * `hvc #0`, which powers the machine off and QEMU exits 0; then spin. It is loaded 2 MiB
+ * into RAM, clear of the device tree QEMU places at the start of RAM.
  */
 export function aarch64PowerOff(): Uint8Array {
   const words = [0xd2800100, 0xf2b08000, 0xd4000002, 0x14000000]; // movz x0,#8; movk x0,#0x8400,lsl 16; hvc #0; b .
@@ -71,7 +72,7 @@ export function testGuestArgs(
     "-machine",
     "virt",
     "-device",
-    `loader,file=${program},addr=0x40000000,cpu-num=0`,
+    `loader,file=${program},addr=0x40200000,cpu-num=0`,
   ];
 }
 
