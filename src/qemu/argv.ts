@@ -100,7 +100,8 @@ function topologyArgs(spec: VmSpec): string[] {
     "-drive",
     `if=none,id=disk0,format=qcow2,file=${spec.disk},discard=unmap`,
     "-device",
-    "virtio-blk-pci,drive=disk0,id=vd0,bootindex=0",
+    // Direct kernel boot takes boot index 0 itself (QEMU's linuxboot option ROM).
+    `virtio-blk-pci,drive=disk0,id=vd0${spec.kernel ? "" : ",bootindex=0"}`,
     "-drive",
     `if=none,id=cfg0,format=raw,readonly=on,file=${spec.runtimeIso}`,
     "-device",

@@ -98,6 +98,10 @@ Deno.test("argv: direct kernel boot and aarch64 firmware", () => {
   const argv = buildArgv(
     demoSpec({ kernel: { path: "/img/vmlinuz", initrd: "/img/initrd", append: "console=ttyS0" } }),
   );
+  assert.ok(
+    argv.includes("virtio-blk-pci,drive=disk0,id=vd0"),
+    "no bootindex: the kernel loader owns index 0",
+  );
   const k = argv.indexOf("-kernel");
   assert.deepEqual(argv.slice(k, k + 6), [
     "-kernel",
