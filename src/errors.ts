@@ -23,6 +23,15 @@ export type EmuErrorCode =
   | "io"
   | "iso_invalid_input"
   | "iso_too_large"
+  | "image_invalid"
+  | "image_unavailable"
+  // instances
+  | "instance_busy"
+  | "instance_not_found"
+  | "instance_not_running"
+  | "port_in_use"
+  | "health_timeout"
+  | "guest_command_failed"
   // QEMU and the host
   | "qemu_missing"
   | "qemu_failed"

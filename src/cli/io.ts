@@ -12,6 +12,10 @@ export interface CliIo {
   stdout(text: string): void;
   /** Writes to standard error. */
   stderr(text: string): void;
+  /** Writes bytes to standard output (guest command output passed through as is). */
+  stdoutBytes(bytes: Uint8Array): void;
+  /** Writes bytes to standard error. */
+  stderrBytes(bytes: Uint8Array): void;
   env: Record<string, string | undefined>;
   cwd: string;
   /** Whether standard error is a terminal (colour, progress redraws). */
@@ -26,6 +30,8 @@ export function processIo(): CliIo {
   return {
     stdout: (text) => writeAll(Deno.stdout, encoder.encode(text)),
     stderr: (text) => writeAll(Deno.stderr, encoder.encode(text)),
+    stdoutBytes: (bytes) => writeAll(Deno.stdout, bytes),
+    stderrBytes: (bytes) => writeAll(Deno.stderr, bytes),
     env: Deno.env.toObject(),
     cwd: Deno.cwd(),
     stderrIsTerminal: Deno.stderr.isTerminal(),

@@ -10,7 +10,14 @@ import { registerCompletions } from "./completions.ts";
 import { registerConfig } from "./config.ts";
 import { registerDoctor } from "./doctor.ts";
 import type { CliIo } from "./io.ts";
+import { registerExec } from "./exec.ts";
 import { registerIso } from "./iso.ts";
+import { registerLogs } from "./logs.ts";
+import { registerReset } from "./reset.ts";
+import { registerRun } from "./run_child.ts";
+import { registerStart } from "./start.ts";
+import { registerStatus } from "./status.ts";
+import { registerStop } from "./stop.ts";
 
 /** Builds the `emu` command tree writing through `io`. */
 export function buildProgram(io: CliIo): Command {
@@ -51,6 +58,13 @@ export function buildProgram(io: CliIo): Command {
         "\nExit codes: 0 ok, 1 failure, 2 usage error.",
     );
 
+  registerStart(program, io);
+  registerStop(program, io);
+  registerStatus(program, io);
+  registerReset(program, io);
+  registerLogs(program, io);
+  registerExec(program, io);
+  registerRun(program, io);
   registerConfig(program, io);
   registerDoctor(program, io);
   registerIso(program, io);

@@ -7,6 +7,7 @@
 import { CommanderError } from "@commander-js/extra-typings";
 import { EmuError } from "../errors.ts";
 import { type GlobalOptions, outputFor } from "./context.ts";
+import { ExitStatus } from "./exit.ts";
 import type { CliIo } from "./io.ts";
 import { buildProgram } from "./program.ts";
 
@@ -17,6 +18,7 @@ export async function runCli(args: string[], io: CliIo): Promise<number> {
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (err) {
+    if (err instanceof ExitStatus) return err.code;
     const out = outputFor(io, program.opts() as GlobalOptions);
     if (err instanceof CommanderError) {
       // Help and --version end parsing with a "error" that is really success.

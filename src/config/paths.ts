@@ -140,6 +140,7 @@ export interface InstancePaths {
   runtimeIso: string;
   record: string;
   lock: string;
+  pidFile: string;
   qmpSocket: string;
   qgaSocket: string;
 }
@@ -162,6 +163,7 @@ export function instancePaths(home: string, runtimeDir: string, name: string): I
     runtimeIso: join(dir, "runtime.iso"),
     record: join(dir, "instance.json"),
     lock: join(dir, "lock"),
+    pidFile: join(dir, "qemu.pid"),
     qmpSocket,
     qgaSocket,
   };

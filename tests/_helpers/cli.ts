@@ -23,6 +23,8 @@ export async function runEmu(args: string[], options: RunOptions = {}): Promise<
   const io: CliIo = {
     stdout: (t) => stdout += t,
     stderr: (t) => stderr += t,
+    stdoutBytes: (b) => stdout += new TextDecoder().decode(b),
+    stderrBytes: (b) => stderr += new TextDecoder().decode(b),
     env: { HOME: "/nonexistent-home", ...options.env },
     cwd: options.cwd ?? "/",
     stderrIsTerminal: options.terminal ?? false,

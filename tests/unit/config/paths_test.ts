@@ -81,6 +81,7 @@ Deno.test("instancePaths puts sockets in the runtime dir and files in the instan
     runtimeIso: "/h/instances/default/runtime.iso",
     record: "/h/instances/default/instance.json",
     lock: "/h/instances/default/lock",
+    pidFile: "/h/instances/default/qemu.pid",
     qmpSocket: "/tmp/emu-0/default.qmp",
     qgaSocket: "/tmp/emu-0/default.qga",
   });

@@ -1,0 +1,47 @@
+/**
+ * Options shared by the instance commands, and loading what they need.
+ *
+ * @module
+ */
+import { Option } from "@commander-js/extra-typings";
+import { type LoadedProfile, loadProfile } from "../config/load.ts";
+import { validateInstanceName } from "../config/paths.ts";
+import type { Settings } from "../config/settings.ts";
+import { EmuError } from "../errors.ts";
+
+/** `--name N` (default `default`). */
+export function nameOption() {
+  return new Option("-n, --name <name>", "instance name").default("default").argParser((v) =>
+    validateInstanceName(v)
+  );
+}
+
+/** The profile for the current settings. */
+export function profileFor(settings: Settings): Promise<LoadedProfile> {
+  return loadProfile({ configPath: settings.configPath, cwd: settings.cwd, home: settings.home });
+}
+
+/** Parses one `--port NAME=HOSTPORT` and adds it to the map. */
+export function collectPort(
+  value: string,
+  previous: Record<string, number> = {},
+): Record<string, number> {
+  const match = /^([a-z][a-z0-9_]*)=(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[2]) : 0;
+  if (!match || port < 1 || port > 65535) {
+    throw new EmuError(
+      "usage",
+      `Cannot use --port ${value}: expected NAME=HOSTPORT, e.g. api=36700`,
+    );
+  }
+  return { ...previous, [match[1]]: port };
+}
+
+/** Parses `--timeout SECONDS`. */
+export function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new EmuError("usage", `Cannot use --timeout ${value}: expected a number of seconds`);
+  }
+  return n;
+}

@@ -1,0 +1,61 @@
+/**
+ * `emu exec -- CMD…`: run a command in the guest through the guest agent; its output and
+ * exit code come back as if it ran here.
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { EmuError } from "../errors.ts";
+import { QgaClient } from "../protocol/mod.ts";
+import { findInstance } from "../vm/instance.ts";
+import { nameOption, parseSeconds } from "./_instance_options.ts";
+import { commandContext, type GlobalOptions } from "./context.ts";
+import { ExitStatus } from "./exit.ts";
+import type { CliIo } from "./io.ts";
+
+/** Registers `emu exec`. */
+export function registerExec(program: Command, io: CliIo): void {
+  program
+    .command("exec")
+    .description("run a command in the guest and pass its output and exit code through")
+    .argument("<command...>", "command and arguments, after --")
+    .addOption(nameOption())
+    .option("--timeout <seconds>", "give up after this long", parseSeconds, 300)
+    .addHelpText("after", "\nExample: emu exec -- sh -c 'ls /data; exit 3'   (exits 3)")
+    .action(async (command, options, cmd) => {
+      const { settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
+      const found = await findInstance(settings, options.name);
+      if (!found.alive) {
+        throw new EmuError(
+          "instance_not_running",
+          `Cannot run a command in instance ${options.name}: it is not running`,
+          {
+            hint: "Start it with `emu start`.",
+          },
+        );
+      }
+      const qga = await QgaClient.connect(found.paths.qgaSocket, { timeoutMs: 10_000 });
+      try {
+        const result = await qga.exec(command[0], {
+          args: command.slice(1),
+          timeoutMs: options.timeout * 1000,
+        });
+        io.stdoutBytes(result.stdout);
+        io.stderrBytes(result.stderr);
+        throw new ExitStatus(result.exitCode ?? 128 + (result.signal ?? 0));
+      } catch (err) {
+        if (err instanceof EmuError && err.code === "qga_command_failed") {
+          throw new EmuError(
+            "guest_command_failed",
+            `Cannot run ${command[0]} in the guest: ${err.message}`,
+            {
+              hint: "Check the program exists in the guest (use its full path).",
+            },
+          );
+        }
+        throw err;
+      } finally {
+        await qga.close();
+      }
+    });
+}

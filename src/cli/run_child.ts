@@ -1,0 +1,140 @@
+/**
+ * `emu run -- CMD…`: start the stack if needed, run a host command with its URLs in the
+ * environment, stop what it started, and exit with the command's code.
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { EmuError } from "../errors.ts";
+import { runHealthChecks } from "../vm/health.ts";
+import { findInstance } from "../vm/instance.ts";
+import type { InstanceRecord } from "../vm/record.ts";
+import { startInstance } from "../vm/start.ts";
+import { stopInstance } from "../vm/stop.ts";
+import { collectPort, nameOption, parseSeconds, profileFor } from "./_instance_options.ts";
+import { commandContext, type GlobalOptions } from "./context.ts";
+import { ExitStatus } from "./exit.ts";
+import type { CliIo } from "./io.ts";
+
+/** The environment a child gets: `EMU_<PORT>_URL` and `EMU_<PORT>_PORT` per port. */
+export function childEnv(record: InstanceRecord): Record<string, string> {
+  const env: Record<string, string> = { EMU_INSTANCE: record.name };
+  for (const [name, p] of Object.entries(record.ports)) {
+    const key = name.toUpperCase();
+    env[`EMU_${key}_URL`] = `http://127.0.0.1:${p.host}`;
+    env[`EMU_${key}_PORT`] = String(p.host);
+  }
+  return env;
+}
+
+const SIGNALS = ["SIGINT", "SIGTERM"] as const;
+const SIGNAL_NUMBERS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGTERM: 15,
+};
+
+/** Registers `emu run`. */
+export function registerRun(program: Command, io: CliIo): void {
+  program
+    .command("run")
+    .description(
+      "start the stack if needed, run a command with its URLs in the environment, then stop it",
+    )
+    .argument("<command...>", "host command and arguments, after --")
+    .addOption(nameOption())
+    .option("--keep", "leave the instance running afterwards")
+    .option(
+      "--port <name=hostport>",
+      "use another host port for a profile port (repeatable)",
+      collectPort,
+      {} as Record<string, number>,
+    )
+    .option(
+      "--timeout <seconds>",
+      "how long the guest may take to become healthy",
+      parseSeconds,
+      300,
+    )
+    .addHelpText(
+      "after",
+      "\nExample: emu run -- npm test\nThe child gets EMU_<PORT>_URL and EMU_<PORT>_PORT for every profile port; emu exits with its code.",
+    )
+    .action(async (command, options, cmd) => {
+      const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
+      const { profile, path } = await profileFor(settings);
+      const found = await findInstance(settings, options.name);
+      let record: InstanceRecord;
+      let started = false;
+      if (
+        found.alive && found.record &&
+        (await runHealthChecks(profile.health, found.record.ports)).every((h) => h.ok)
+      ) {
+        record = found.record;
+        out.info(`reusing running instance ${options.name}`);
+      } else {
+        const result = await startInstance({
+          settings,
+          profile,
+          profilePath: path,
+          name: options.name,
+          portOverrides: options.port,
+          env: io.env,
+          healthTimeoutMs: options.timeout * 1000,
+          stopOnFailure: true,
+          onProgress: (t) => out.info(t),
+        });
+        record = result.record;
+        started = !result.alreadyRunning;
+      }
+      let code: number;
+      try {
+        code = await runChild(command, childEnv(record), settings.cwd);
+      } finally {
+        if (started && !options.keep) {
+          out.info(`stopping instance ${options.name}`);
+          await stopInstance({ settings, name: options.name });
+        }
+      }
+      throw new ExitStatus(code);
+    });
+}
+
+async function runChild(
+  command: string[],
+  env: Record<string, string>,
+  cwd: string,
+): Promise<number> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(command[0], {
+      args: command.slice(1),
+      env,
+      cwd,
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (err) {
+    throw new EmuError("usage", `Cannot run ${command[0]}: ${(err as Error).message}`, {
+      hint: "Check the command name and PATH.",
+    });
+  }
+  const forward = SIGNALS.map((signal) => {
+    const handler = () => {
+      try {
+        child.kill(signal);
+      } catch { /* already exited */ }
+    };
+    Deno.addSignalListener(signal, handler);
+    return () => Deno.removeSignalListener(signal, handler);
+  });
+  try {
+    const status = await child.status;
+    return status.signal ? 128 + (SIGNAL_NUMBERS[status.signal] ?? 0) : status.code;
+  } finally {
+    forward.forEach((remove) => remove());
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * `emu start`: bring the stack up and print where it answers.
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { startInstance, type StartResult } from "../vm/start.ts";
+import { collectPort, nameOption, parseSeconds, profileFor } from "./_instance_options.ts";
+import { commandContext, type GlobalOptions } from "./context.ts";
+import type { CliIo } from "./io.ts";
+import type { Output } from "./output.ts";
+
+/** Registers `emu start`. */
+export function registerStart(program: Command, io: CliIo): void {
+  program
+    .command("start")
+    .description("start the stack (cold boot) and wait until it is healthy")
+    .addOption(nameOption())
+    .option(
+      "--port <name=hostport>",
+      "use another host port for a profile port (repeatable)",
+      collectPort,
+      {} as Record<string, number>,
+    )
+    .option(
+      "--timeout <seconds>",
+      "how long the guest may take to become healthy",
+      parseSeconds,
+      300,
+    )
+    .option(
+      "--stop-on-failure",
+      "stop the VM if it does not become healthy (default: leave it for emu logs)",
+    )
+    .addHelpText("after", "\nA running, healthy instance is reused: start is safe to run again.")
+    .action(async (options, cmd) => {
+      const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
+      const { profile, path } = await profileFor(settings);
+      const result = await startInstance({
+        settings,
+        profile,
+        profilePath: path,
+        name: options.name,
+        portOverrides: options.port,
+        env: io.env,
+        healthTimeoutMs: options.timeout * 1000,
+        stopOnFailure: options.stopOnFailure,
+        onProgress: (t) => out.info(t),
+      });
+      if (!result.alreadyRunning && Object.keys(profile.secrets).length > 0) {
+        out.warn(
+          `secrets are not rotated on a cold boot yet: the guest keeps its image's placeholder values for ${
+            Object.keys(profile.secrets).join(", ")
+          }`,
+        );
+      }
+      report(out, result);
+    });
+}
+
+function report(out: Output, result: StartResult): void {
+  const { record } = result;
+  out.json({
+    ...record,
+    already_running: result.alreadyRunning,
+    boot_ms: result.bootMs,
+    health: result.health,
+  });
+  const how = result.alreadyRunning
+    ? "already running and healthy"
+    : `healthy after a cold boot in ${(result.bootMs / 1000).toFixed(1)} s`;
+  const lines = [`instance ${record.name} is ${how}`];
+  for (const [name, p] of Object.entries(record.ports)) {
+    lines.push(`  ${name.padEnd(10)} http://127.0.0.1:${p.host}`);
+  }
+  out.result(lines.join("\n"));
+}

@@ -1,0 +1,78 @@
+/**
+ * Instances on disk and as processes: is the recorded QEMU still ours and alive, which
+ * instances exist, and clearing what a dead one left behind.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { type InstancePaths, instancePaths } from "../config/paths.ts";
+import type { Settings } from "../config/settings.ts";
+import { processExists } from "../qemu/process.ts";
+import { type InstanceRecord, readRecord } from "./record.ts";
+
+/**
+ * Whether `pid` is the QEMU of instance `name`: alive, and its command line carries the
+ * instance's QMP socket. A pid reused by another program after a crash is not ours.
+ */
+export async function isOurQemu(pid: number, qmpSocket: string): Promise<boolean> {
+  if (!processExists(pid)) return false;
+  const cmdline = await processCommandLine(pid);
+  return cmdline === null ? true : cmdline.includes(qmpSocket);
+}
+
+async function processCommandLine(pid: number): Promise<string | null> {
+  if (Deno.build.os === "linux") {
+    const raw = await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => null);
+    return raw === null ? null : raw.replaceAll("\0", " ");
+  }
+  try {
+    const out = await new Deno.Command("ps", {
+      args: ["-o", "command=", "-p", String(pid)],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return out.success ? new TextDecoder().decode(out.stdout) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** An instance as found on disk. */
+export interface FoundInstance {
+  name: string;
+  paths: InstancePaths;
+  record: InstanceRecord | null;
+  /** The recorded QEMU is alive and ours. */
+  alive: boolean;
+}
+
+/** Looks up instance `name`. */
+export async function findInstance(settings: Settings, name: string): Promise<FoundInstance> {
+  const paths = instancePaths(settings.home, settings.runtimeDir, name);
+  const record = await readRecord(paths.record);
+  const alive = record?.pid ? await isOurQemu(record.pid, record.sockets.qmp) : false;
+  return { name, paths, record, alive };
+}
+
+/** Every instance directory under the home, sorted by name. */
+export async function listInstances(settings: Settings): Promise<FoundInstance[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(settings.layout.instances)) {
+      if (e.isDirectory) names.push(e.name);
+    }
+  } catch { /* none yet */ }
+  return Promise.all(names.sort().map((n) => findInstance(settings, n)));
+}
+
+/** Removes the sockets and pid file a dead QEMU left; keeps disk, log and record. */
+export async function clearRuntimeFiles(paths: InstancePaths): Promise<void> {
+  for (const p of [paths.qmpSocket, paths.qgaSocket, paths.pidFile]) {
+    await Deno.remove(p).catch(() => {});
+  }
+}
+
+/** The instance directory of `name` under the home. */
+export function instanceDir(settings: Settings, name: string): string {
+  return join(settings.layout.instances, name);
+}

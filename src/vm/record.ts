@@ -1,0 +1,55 @@
+/**
+ * `instance.json`: what emu knows about an instance between commands (SPEC §2).
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+
+/** One port forward as recorded. */
+export interface RecordedPort {
+  guest: number;
+  host: number;
+}
+
+/** The instance record. */
+export interface InstanceRecord {
+  schema: 1;
+  name: string;
+  /** `starting` until healthy, `running`, `unhealthy` after a failed wait, `stopped`. */
+  state: "starting" | "running" | "unhealthy" | "stopped";
+  pid: number | null;
+  qemu: string;
+  ports: Record<string, RecordedPort>;
+  sockets: { qmp: string; qga: string };
+  image: { dir: string; name: string; version: string; sha256: string };
+  snapshot: string | null;
+  boot: "cold" | "resume";
+  profile: string | null;
+  started_at: string | null;
+  healthy_at: string | null;
+  stopped_at: string | null;
+  stop_method: "powerdown" | "sigterm" | "sigkill" | "already-exited" | null;
+}
+
+/** Reads a record, or `null` if there is none (or it is unreadable, which is reported by the caller's state checks). */
+export async function readRecord(path: string): Promise<InstanceRecord | null> {
+  try {
+    const data = JSON.parse(await Deno.readTextFile(path));
+    return data?.schema === 1 ? data as InstanceRecord : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes a record atomically (temp file, rename). */
+export async function writeRecord(path: string, record: InstanceRecord): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.tmp-${crypto.randomUUID()}`;
+  try {
+    await Deno.writeTextFile(temp, `${JSON.stringify(record, null, 2)}\n`);
+    await Deno.rename(temp, path);
+  } catch (err) {
+    await Deno.remove(temp).catch(() => {});
+    throw err;
+  }
+}

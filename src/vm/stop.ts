@@ -1,0 +1,99 @@
+/**
+ * Stopping an instance: ACPI power-down over a negotiated QMP connection, then SIGTERM,
+ * then SIGKILL, each with a deadline. Sockets and pid file go; the run disk and serial
+ * log stay.
+ *
+ * @module
+ */
+import type { Settings } from "../config/settings.ts";
+import { QmpClient } from "../protocol/mod.ts";
+import { sleep } from "../protocol/unix_socket.ts";
+import { processExists } from "../qemu/process.ts";
+import { clearRuntimeFiles, findInstance } from "./instance.ts";
+import { InstanceLock } from "./lock.ts";
+import { writeRecord } from "./record.ts";
+
+/** Options of {@linkcode stopInstance}. */
+export interface StopOptions {
+  settings: Settings;
+  name: string;
+  /** Skip the graceful power-down: SIGTERM at once. */
+  force?: boolean;
+  /** How long the guest may take to power off (default 30 s). */
+  powerdownTimeoutMs?: number;
+  /** The caller already holds the instance lock. */
+  lockHeld?: boolean;
+  onProgress?: (text: string) => void;
+}
+
+/** How the instance was stopped. */
+export interface StopResult {
+  wasRunning: boolean;
+  method: "powerdown" | "sigterm" | "sigkill" | "already-exited" | "not-started";
+  ms: number;
+}
+
+async function waitExit(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!processExists(pid)) return true;
+    await sleep(50);
+  }
+  return !processExists(pid);
+}
+
+/** Stops instance `name` (a stopped or missing instance is fine: nothing to do). */
+export async function stopInstance(options: StopOptions): Promise<StopResult> {
+  const { settings, name } = options;
+  const progress = options.onProgress ?? (() => {});
+  const started = performance.now();
+  const { paths } = await findInstance(settings, name);
+  const lock = options.lockHeld ? null : await Deno.stat(paths.dir).then(
+    () => InstanceLock.acquire(paths.lock, name, { waitMs: 30_000 }),
+    () => null,
+  );
+  try {
+    const { record, alive } = await findInstance(settings, name);
+    if (record === null) return { wasRunning: false, method: "not-started", ms: 0 };
+    let method: "powerdown" | "sigterm" | "sigkill" | "already-exited" = "already-exited";
+    if (alive && record.pid) {
+      const pid = record.pid;
+      if (!options.force) {
+        try {
+          const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 5000 });
+          try {
+            progress("asking the guest to power off (ACPI)");
+            await qmp.systemPowerdown({ timeoutMs: 5000 });
+          } finally {
+            await qmp.close();
+          }
+          if (await waitExit(pid, options.powerdownTimeoutMs ?? 30_000)) method = "powerdown";
+        } catch (err) {
+          progress(`QMP unavailable (${(err as Error).message}); terminating QEMU`);
+        }
+      }
+      if (method !== "powerdown") {
+        progress("sending SIGTERM to QEMU");
+        Deno.kill(pid, "SIGTERM");
+        method = "sigterm";
+        if (!(await waitExit(pid, 10_000))) {
+          progress("QEMU ignored SIGTERM; sending SIGKILL");
+          Deno.kill(pid, "SIGKILL");
+          method = "sigkill";
+          await waitExit(pid, 10_000);
+        }
+      }
+    }
+    await clearRuntimeFiles(paths);
+    if (record.state !== "stopped" || alive) {
+      record.state = "stopped";
+      record.pid = null;
+      record.stopped_at = new Date().toISOString();
+      record.stop_method = method;
+      await writeRecord(paths.record, record);
+    }
+    return { wasRunning: alive, method, ms: Math.round(performance.now() - started) };
+  } finally {
+    lock?.release();
+  }
+}
