@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { EmuError } from "../errors.ts";
 import {
   accelCandidates,
@@ -156,7 +156,6 @@ async function runProbe(
       deadlineMs: 10_000,
     });
   }
-  await Deno.remove(join(workDir, `emu-test-guest-${guestArch}.bin`)).catch(() => {});
   let decision: AccelDecision;
   try {
     decision = chooseAccelerator(candidates, results);

@@ -95,8 +95,24 @@ export async function runTestGuest(
   cpu: string,
   options: TestGuestOptions,
 ): Promise<TestOutcome> {
-  const program = join(options.workDir, `emu-test-guest-${arch}.bin`);
+  // One file per run: two emu processes may probe at once, and QEMU locks its disk images.
+  const program = join(options.workDir, `.emu-test-guest-${arch}-${crypto.randomUUID()}.bin`);
   await Deno.writeFile(program, arch === "x86_64" ? x86BootSector() : aarch64PowerOff());
+  try {
+    return await runProgram(qemu, arch, accel, cpu, program, options);
+  } finally {
+    await Deno.remove(program).catch(() => {});
+  }
+}
+
+async function runProgram(
+  qemu: string,
+  arch: Arch,
+  accel: Accelerator,
+  cpu: string,
+  program: string,
+  options: TestGuestOptions,
+): Promise<TestOutcome> {
   const deadlineMs = options.deadlineMs ?? 10_000;
   const started = performance.now();
   const child = new Deno.Command(qemu, {

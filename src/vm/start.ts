@@ -116,20 +116,34 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
   // Re-read under the lock: another emu may have started it meanwhile.
   const current = await findInstance(settings, name);
   if (current.alive && current.record) {
-    const health = await runHealthChecks(profile.health, current.record.ports);
-    if (health.every((h) => h.ok)) {
-      return { record: current.record, alreadyRunning: true, health, bootMs: 0 };
+    const record = current.record;
+    let health = await runHealthChecks(profile.health, record.ports);
+    if (!health.every((h) => h.ok)) {
+      // Still booting (an emu killed mid-start left it), or unhealthy: wait like a start would.
+      progress(`instance ${name} is running (pid ${record.pid}) but not healthy yet; waiting`);
+      try {
+        health = await waitHealthy(profile.health, record.ports, {
+          timeoutMs: options.healthTimeoutMs ?? 300_000,
+          signal: options.signal,
+          onWaiting: progress,
+        });
+      } catch (err) {
+        throw new EmuError(
+          "instance_not_running",
+          `Cannot start instance ${name}: it is already running but not healthy: ${
+            (err as Error).message
+          }`,
+          {
+            hint:
+              `See \`emu logs --name ${name}\`, or restart it: \`emu stop --name ${name}\`, then \`emu start\`.`,
+          },
+        );
+      }
+      record.state = "running";
+      record.healthy_at = new Date().toISOString();
+      await writeRecord(paths.record, record);
     }
-    throw new EmuError(
-      "instance_not_running",
-      `Cannot start instance ${name}: it is already running but not healthy (${
-        health.filter((h) => !h.ok).map((h) => `${h.name}: ${h.error}`).join("; ")
-      })`,
-      {
-        hint:
-          `See \`emu status --name ${name}\` and \`emu logs --name ${name}\`, or restart it with \`emu stop --name ${name}\` then \`emu start\`.`,
-      },
-    );
+    return { record, alreadyRunning: true, health, bootMs: 0 };
   }
   if (current.record?.pid) {
     progress(`instance ${name}: its QEMU (pid ${current.record.pid}) is gone; cleaning up`);

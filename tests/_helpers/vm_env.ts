@@ -1,0 +1,75 @@
+/**
+ * A private emu home, socket directory and free host ports for one VM test, with the fast
+ * fixture as the profile; and a check that nothing is left behind.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ensureFastFixture } from "../../fixtures/fast.ts";
+import { type CliResult, spawnEmu } from "./cli.ts";
+import { requireTool } from "./require.ts";
+
+/** One test's emu environment. */
+export interface VmEnv {
+  dir: string;
+  home: string;
+  runtimeDir: string;
+  profile: string;
+  env: Record<string, string>;
+  /** `emu --config <fixture profile> args…` as a real process. */
+  emu(args: string[], extraEnv?: Record<string, string>): Promise<CliResult>;
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** QEMU processes whose command line mentions `needle`. */
+export async function qemuProcessesWith(needle: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const cmd = await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "");
+    if (cmd.startsWith("qemu-system") || cmd.includes("/qemu-system")) {
+      if (cmd.replaceAll("\0", " ").includes(needle)) {
+        const stat = await Deno.readTextFile(`/proc/${e.name}/stat`).catch(() => "");
+        if (!/\) Z /.test(stat)) pids.push(Number(e.name));
+      }
+    }
+  }
+  return pids;
+}
+
+/**
+ * Runs `fn` with a fresh environment; afterwards stops anything left, and asserts no
+ * QEMU process, socket or temp file of this test survives.
+ */
+export async function withVmEnv(fn: (vm: VmEnv) => Promise<void>): Promise<void> {
+  if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
+  if (!await requireTool("qemu-ga", "qemu-guest-agent (bookworm-backports)", ["--version"])) return;
+  const fixture = await ensureFastFixture({ log: () => {} });
+  const dir = await Deno.makeTempDir({ prefix: "emu-vm-" });
+  const vm: VmEnv = {
+    dir,
+    home: join(dir, "home"),
+    runtimeDir: join(dir, "run"),
+    profile: fixture.profile,
+    env: { EMU_HOME: join(dir, "home"), EMU_RUNTIME_DIR: join(dir, "run") },
+    emu: (args, extraEnv = {}) =>
+      spawnEmu(["--config", fixture.profile, ...args], { env: { ...vm.env, ...extraEnv } }),
+  };
+  try {
+    await fn(vm);
+  } finally {
+    await vm.emu(["reset", "--all"]).catch(() => {});
+    const left = await qemuProcessesWith(dir);
+    for (const pid of left) Deno.kill(pid, "SIGKILL");
+    const sockets = await Array.fromAsync(Deno.readDir(vm.runtimeDir)).catch(() => []);
+    await Deno.remove(dir, { recursive: true });
+    assert.deepEqual(left, [], "no QEMU process outlives the test");
+    assert.deepEqual(sockets.map((s) => s.name), [], "no socket is left in the runtime dir");
+  }
+}

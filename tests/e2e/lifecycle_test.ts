@@ -1,0 +1,146 @@
+/**
+ * The instance lifecycle with the fast fixture guest under TCG, through the real `emu`
+ * process: start, status, exec, stop, reset, run, two instances side by side.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { freePort, qemuProcessesWith, withVmEnv } from "../_helpers/vm_env.ts";
+
+Deno.test("lifecycle: start → healthy → status --json → exec → graceful stop → reset", () =>
+  withVmEnv(async (vm) => {
+    const port = freePort();
+    const start = await vm.emu(["start", "--port", `http=${port}`]);
+    assert.equal(start.code, 0, start.stderr);
+    assert.match(
+      start.stdout,
+      new RegExp(
+        `^instance default is healthy after a cold boot in \\d+\\.\\d s\\n {2}http {7}http://127\\.0\\.0\\.1:${port}\\n$`,
+      ),
+    );
+    assert.match(start.stderr, /warning: secrets are not rotated on a cold boot yet/);
+
+    const status = await vm.emu(["status", "--json", "--name", "default"]);
+    assert.equal(status.code, 0, status.stderr);
+    const s = JSON.parse(status.stdout);
+    assert.equal(s.state, "running");
+    assert.equal(s.healthy, true);
+    assert.equal(s.vm_status, "running");
+    assert.equal(s.boot, "cold");
+    assert.equal(s.snapshot, null);
+    assert.equal(s.image.name, "emu-fast-fixture");
+    assert.ok(s.pid > 0 && s.uptime_s >= 0);
+    assert.deepEqual(s.ports, {
+      http: { guest: 8080, host: port, url: `http://127.0.0.1:${port}` },
+    });
+    assert.deepEqual(
+      s.health.map((h: { name: string; ok: boolean; status: number }) => [h.name, h.ok, h.status]),
+      [["http", true, 200]],
+    );
+
+    const exec = await vm.emu([
+      "exec",
+      "--",
+      "sh",
+      "-c",
+      "cat /run/emu/runtime.env; echo to-stderr >&2; exit 7",
+    ]);
+    assert.equal(exec.code, 7);
+    assert.equal(
+      exec.stdout,
+      `EMU_INSTANCE=default\nEMU_PROFILE=fast-fixture\nEMU_HTTP_HOST_PORT=${port}\n`,
+    );
+    assert.equal(exec.stderr, "to-stderr\n");
+
+    const again = await vm.emu(["start", "--port", `http=${port}`]);
+    assert.equal(again.code, 0);
+    assert.equal(again.stdout.split("\n")[0], "instance default is already running and healthy");
+
+    const stop = await vm.emu(["stop", "--json"]);
+    assert.equal(stop.code, 0, stop.stderr);
+    const stopped = JSON.parse(stop.stdout);
+    assert.equal(
+      stopped.method,
+      "powerdown",
+      "the graceful path was taken: no SIGTERM, no SIGKILL",
+    );
+    assert.equal(stopped.was_running, true);
+    const record = JSON.parse(
+      await Deno.readTextFile(join(vm.home, "instances", "default", "instance.json")),
+    );
+    assert.equal(record.state, "stopped");
+    assert.equal(record.stop_method, "powerdown");
+    assert.deepEqual(await qemuProcessesWith(vm.dir), []);
+    assert.ok(
+      (await Deno.stat(join(vm.home, "instances", "default", "serial.log"))).size > 0,
+      "serial log kept",
+    );
+    assert.ok(
+      (await Deno.stat(join(vm.home, "instances", "default", "run.qcow2"))).isFile,
+      "run disk kept",
+    );
+
+    const down = await vm.emu(["status"]);
+    assert.equal(down.code, 1);
+    assert.match(down.stdout, /^default: stopped\n/);
+
+    const reset = await vm.emu(["reset"]);
+    assert.equal(reset.code, 0);
+    assert.equal(
+      await Deno.stat(join(vm.home, "instances", "default")).then(() => true, () => false),
+      false,
+    );
+  }));
+
+Deno.test("lifecycle: two instances side by side on different ports", () =>
+  withVmEnv(async (vm) => {
+    const [pa, pb] = [freePort(), freePort()];
+    const [a, b] = await Promise.all([
+      vm.emu(["start", "--name", "a", "--port", `http=${pa}`]),
+      vm.emu(["start", "--name", "b", "--port", `http=${pb}`]),
+    ]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    const all = JSON.parse((await vm.emu(["status", "--json"])).stdout);
+    assert.deepEqual(
+      all.instances.map((i: { name: string; healthy: boolean }) => [i.name, i.healthy]),
+      [["a", true], ["b", true]],
+    );
+    for (const [name, port] of [["a", pa], ["b", pb]] as const) {
+      const body = await (await fetch(`http://127.0.0.1:${port}/cgi-bin/health`)).text();
+      assert.match(body, new RegExp(`instance=${name}\\n`));
+    }
+    assert.equal((await vm.emu(["stop", "--name", "a"])).code, 0);
+    assert.equal(
+      JSON.parse((await vm.emu(["status", "--json", "--name", "b"])).stdout).healthy,
+      true,
+      "b unaffected",
+    );
+  }));
+
+Deno.test("lifecycle: run -- passes the URLs, returns the child's code, and stops the VM it started", () =>
+  withVmEnv(async (vm) => {
+    const port = freePort();
+    const r = await vm.emu([
+      "run",
+      "--port",
+      `http=${port}`,
+      "--",
+      "sh",
+      "-c",
+      'curl -sf "$EMU_HTTP_URL/cgi-bin/health" && echo "port=$EMU_HTTP_PORT"; exit 3',
+    ]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(
+      r.stdout,
+      new RegExp(`^ok\\ninstance=default\\napi_secret_sha256=[0-9a-f]{64}\\nport=${port}\\n$`),
+    );
+    assert.match(r.stderr, /stopping instance default/);
+    assert.deepEqual(await qemuProcessesWith(vm.dir), [], "the VM it started is stopped");
+
+    // A running instance is reused and left running.
+    assert.equal((await vm.emu(["start", "--port", `http=${port}`])).code, 0);
+    const reuse = await vm.emu(["run", "--", "true"]);
+    assert.equal(reuse.code, 0);
+    assert.match(reuse.stderr, /reusing running instance default/);
+    assert.equal((await qemuProcessesWith(vm.dir)).length, 1);
+  }));
