@@ -32,6 +32,8 @@ export type EmuErrorCode =
   | "port_in_use"
   | "health_timeout"
   | "guest_command_failed"
+  | "snapshot_failed"
+  | "rotation_failed"
   // QEMU and the host
   | "qemu_missing"
   | "qemu_failed"

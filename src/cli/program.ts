@@ -6,6 +6,7 @@
  */
 import { Command, Option } from "@commander-js/extra-typings";
 import { VERSION } from "../version.ts";
+import { registerCapture } from "./capture.ts";
 import { registerCompletions } from "./completions.ts";
 import { registerConfig } from "./config.ts";
 import { registerDoctor } from "./doctor.ts";
@@ -59,6 +60,7 @@ export function buildProgram(io: CliIo): Command {
     );
 
   registerStart(program, io);
+  registerCapture(program, io);
   registerStop(program, io);
   registerStatus(program, io);
   registerReset(program, io);

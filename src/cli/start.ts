@@ -14,7 +14,9 @@ import type { Output } from "./output.ts";
 export function registerStart(program: Command, io: CliIo): void {
   program
     .command("start")
-    .description("start the stack (cold boot) and wait until it is healthy")
+    .description(
+      "start the stack: resume its snapshot (capturing it first if needed), rotate secrets, wait until healthy",
+    )
     .addOption(nameOption())
     .option(
       "--port <name=hostport>",
@@ -32,7 +34,13 @@ export function registerStart(program: Command, io: CliIo): void {
       "--stop-on-failure",
       "stop the VM if it does not become healthy (default: leave it for emu logs)",
     )
-    .addHelpText("after", "\nA running, healthy instance is reused: start is safe to run again.")
+    .option("--cold", "boot from scratch instead of resuming the snapshot")
+    .option("--no-rotation", "keep the guest's current secrets (faster; prints a warning)")
+    .addHelpText(
+      "after",
+      "\nThe first start captures a snapshot (a cold boot, then the RAM is saved); later starts resume it in\n" +
+        "about a second and rotate the profile's secrets. A running, healthy instance is reused.",
+    )
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const { profile, path } = await profileFor(settings);
@@ -45,15 +53,20 @@ export function registerStart(program: Command, io: CliIo): void {
         env: io.env,
         healthTimeoutMs: options.timeout * 1000,
         stopOnFailure: options.stopOnFailure,
+        cold: options.cold,
+        noRotation: !options.rotation,
         onProgress: (t) => out.info(t),
       });
-      if (!result.alreadyRunning && Object.keys(profile.secrets).length > 0) {
+      const secretNames = Object.keys(profile.secrets);
+      if (!options.rotation && !result.alreadyRunning && secretNames.length > 0) {
         out.warn(
-          `secrets are not rotated on a cold boot yet: the guest keeps its image's placeholder values for ${
-            Object.keys(profile.secrets).join(", ")
-          }`,
+          `--no-rotation: secrets were NOT rotated; ${
+            secretNames.join(", ")
+          } keep the values baked into the snapshot ` +
+            "(public placeholders). Use this instance for local tests only.",
         );
       }
+      if (result.fallback) out.warn(`no resume: ${result.fallback}`);
       report(out, result);
     });
 }
@@ -68,7 +81,9 @@ function report(out: Output, result: StartResult): void {
   });
   const how = result.alreadyRunning
     ? "already running and healthy"
-    : `healthy after a cold boot in ${(result.bootMs / 1000).toFixed(1)} s`;
+    : `healthy after ${record.boot === "resume" ? "resuming its snapshot" : "a cold boot"} in ${
+      (result.bootMs / 1000).toFixed(1)
+    } s`;
   const lines = [`instance ${record.name} is ${how}`];
   for (const [name, p] of Object.entries(record.ports)) {
     lines.push(`  ${name.padEnd(10)} http://127.0.0.1:${p.host}`);

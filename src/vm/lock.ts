@@ -1,5 +1,6 @@
 /**
- * The instance lock: an advisory `flock` on `instances/<name>/lock`. The kernel drops it
+ * The instance lock (and the snapshot lock): an advisory `flock` on a lock file such as
+ * `instances/<name>/lock`. The kernel drops it
  * when its holder exits, however it exits, so a lock left by a killed emu is simply
  * taken over. The holder's pid is written in the file for the "busy" message.
  *
@@ -24,7 +25,7 @@ export class InstanceLock implements Disposable {
    */
   static async acquire(
     path: string,
-    name: string,
+    what: string,
     options: { waitMs?: number; signal?: AbortSignal } = {},
   ): Promise<InstanceLock> {
     const file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
@@ -35,9 +36,7 @@ export class InstanceLock implements Disposable {
         file.close();
         throw new EmuError(
           "instance_busy",
-          `Cannot lock instance ${name}: another emu${
-            holder ? ` (pid ${holder})` : ""
-          } is working on it`,
+          `Cannot lock ${what}: another emu${holder ? ` (pid ${holder})` : ""} is working on it`,
           {
             hint:
               "Wait for it to finish, or stop it; a lock left by a killed emu is released by the OS automatically.",

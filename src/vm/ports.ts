@@ -9,6 +9,14 @@ import { EmuError } from "../errors.ts";
 import { processExists } from "../qemu/process.ts";
 import { readRecord } from "./record.ts";
 
+/** A free TCP port on 127.0.0.1, chosen by the OS. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
 /** Whether 127.0.0.1:`port` can be bound now. */
 export function portFree(port: number): boolean {
   try {

@@ -6,21 +6,28 @@
  * @module
  */
 import { join } from "node:path";
+import type { ImageInfo } from "../artifact/image_json.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
-import { EmuError } from "../errors.ts";
+import { CommandError, EmuError } from "../errors.ts";
 import { writeIsoFile } from "../iso/mod.ts";
-import { QgaClient } from "../protocol/mod.ts";
-import { buildArgv, type VmSpec } from "../qemu/argv.ts";
-import { launchQemu } from "../qemu/process.ts";
-import { probeHost } from "../qemu/probe.ts";
+import { QgaClient, QmpClient } from "../protocol/mod.ts";
+import { processExists } from "../qemu/process.ts";
+import { probeHost, type ProbeResult } from "../qemu/probe.ts";
+import { launch, waitReady } from "./boot.ts";
+import { captureSnapshot, type Snapshot, SNAPSHOT_FILES } from "./capture.ts";
 import { type HealthResult, runHealthChecks, waitHealthy } from "./health.ts";
 import { resolveImage } from "./image_source.ts";
 import { clearRuntimeFiles, findInstance } from "./instance.ts";
 import { InstanceLock } from "./lock.ts";
 import { assertPortsFree } from "./ports.ts";
+import { loadState } from "./migration.ts";
+import { createOverlay } from "./overlay.ts";
 import { type InstanceRecord, writeRecord } from "./record.ts";
+import { generateSecrets, keyValueLines } from "./secrets.ts";
 import { serialTail } from "./serial.ts";
+import { markSnapshotBad } from "./snapshot.ts";
+import { type RunPaths, vmSpec } from "./spec.ts";
 import { stopInstance } from "./stop.ts";
 
 /** Options of {@linkcode startInstance}. */
@@ -38,6 +45,10 @@ export interface StartOptions {
   stopOnFailure?: boolean;
   /** How long to wait for another emu holding the instance lock (default 30 s). */
   lockWaitMs?: number;
+  /** Boot from scratch even when a snapshot could be resumed. */
+  cold?: boolean;
+  /** Skip secret rotation (faster; the guest keeps its current secrets). */
+  noRotation?: boolean;
   /** Progress lines. */
   onProgress?: (text: string) => void;
   signal?: AbortSignal;
@@ -51,6 +62,10 @@ export interface StartResult {
   health: HealthResult[];
   /** Launch to healthy, in milliseconds (0 when already running). */
   bootMs: number;
+  /** The secrets rotated into the guest by this start (memory only; empty if none). */
+  secrets: Record<string, string>;
+  /** Why a resume was not used, if it was not (one line, for the user). */
+  fallback: string | null;
 }
 
 /** Resolves host ports: the profile's, with `--port` overrides (unknown names refused). */
@@ -108,7 +123,7 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
   const { paths } = found;
   await Deno.mkdir(paths.dir, { recursive: true });
   await Deno.mkdir(settings.runtimeDir, { recursive: true, mode: 0o700 });
-  using _lock = await InstanceLock.acquire(paths.lock, name, {
+  using _lock = await InstanceLock.acquire(paths.lock, `instance ${name}`, {
     waitMs: options.lockWaitMs ?? 30_000,
     signal: options.signal,
   });
@@ -143,7 +158,7 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
       record.healthy_at = new Date().toISOString();
       await writeRecord(paths.record, record);
     }
-    return { record, alreadyRunning: true, health, bootMs: 0 };
+    return { record, alreadyRunning: true, health, bootMs: 0, secrets: {}, fallback: null };
   }
   if (current.record?.pid) {
     progress(`instance ${name}: its QEMU (pid ${current.record.pid}) is gone; cleaning up`);
@@ -158,69 +173,252 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
     env: options.env,
     guestArch: image.arch,
   });
+  const ctx: BootContext = { options, profile, image, probe, ports, paths, progress };
 
-  if (!(await Deno.stat(paths.runDisk).then(() => true, () => false))) {
-    await createOverlay(probe.qemu.img, image.disk, paths.runDisk);
+  let fallback: string | null = null;
+  if (!options.cold && probe.snapshots.supported) {
+    try {
+      const snapshot = await captureSnapshot({
+        settings,
+        profile,
+        image,
+        probe,
+        healthTimeoutMs: options.healthTimeoutMs,
+        signal: options.signal,
+        onProgress: progress,
+      });
+      return await resume(ctx, snapshot);
+    } catch (err) {
+      if (!(err instanceof ResumeFailed)) throw err;
+      fallback = err.message;
+      progress(`${err.message}; cold-booting instead`);
+    }
+  } else if (!options.cold) {
+    fallback = probe.snapshots.reason;
   }
-  await writeIsoFile(
-    [{ path: "runtime.env", data: new TextEncoder().encode(runtimeEnv(name, profile, ports)) }],
-    paths.runtimeIso,
-    { label: "EMUCFG" },
-  );
+  const result = await coldBoot(ctx);
+  return { ...result, fallback };
+}
 
-  const spec: VmSpec = {
-    arch: image.arch,
-    machine: probe.machine,
-    accel: probe.accel.accel,
-    cpu: probe.cpu.model,
-    memoryMib: profile.vm.memory_mib,
-    cpus: profile.vm.cpus,
+interface BootContext {
+  options: StartOptions;
+  profile: Profile;
+  image: ImageInfo;
+  probe: ProbeResult;
+  ports: Record<string, { guest: number; host: number }>;
+  paths: Awaited<ReturnType<typeof findInstance>>["paths"];
+  progress: (text: string) => void;
+}
+
+/** A resume that failed after launch; the caller cold-boots instead. */
+class ResumeFailed extends Error {}
+
+function runPaths(ctx: BootContext, runtimeIso: string, incoming: boolean): RunPaths {
+  const { paths, options, ports } = ctx;
+  return {
     disk: paths.runDisk,
-    runtimeIso: paths.runtimeIso,
-    forwards: Object.entries(ports).map(([n, p]) => ({ name: n, host: p.host, guest: p.guest })),
+    runtimeIso,
     qmpSocket: paths.qmpSocket,
     qgaSocket: paths.qgaSocket,
     serialLog: paths.serialLog,
-    name,
     pidFile: paths.pidFile,
-    ...(image.boot
-      ? {
-        kernel: { path: image.boot.kernel, initrd: image.boot.initrd, append: image.boot.append },
-      }
-      : {}),
-    ...(probe.firmware ? { firmware: probe.firmware.path } : {}),
+    name: options.name,
+    forwards: ports,
+    incoming,
   };
-  await Deno.writeTextFile(paths.serialLog, "");
-  progress(
-    `cold-booting ${image.name} ${image.version} (${probe.accel.accel}, ${profile.vm.memory_mib} MiB, ${profile.vm.cpus} vCPU)`,
-  );
-  const started = performance.now();
-  const pid = await launchQemu(probe.qemu.path, buildArgv(spec), { pidFile: paths.pidFile });
-  const record: InstanceRecord = {
+}
+
+function newRecord(
+  ctx: BootContext,
+  pid: number,
+  boot: "cold" | "resume",
+  snapshot: string | null,
+): InstanceRecord {
+  return {
     schema: 1,
-    name,
+    name: ctx.options.name,
     state: "starting",
     pid,
-    qemu: probe.qemu.path,
-    ports,
-    sockets: { qmp: paths.qmpSocket, qga: paths.qgaSocket },
-    image: { dir: image.dir, name: image.name, version: image.version, sha256: image.sha256 },
-    snapshot: null,
-    boot: "cold",
-    profile: options.profilePath,
+    qemu: ctx.probe.qemu.path,
+    ports: ctx.ports,
+    sockets: { qmp: ctx.paths.qmpSocket, qga: ctx.paths.qgaSocket },
+    image: {
+      dir: ctx.image.dir,
+      name: ctx.image.name,
+      version: ctx.image.version,
+      sha256: ctx.image.sha256,
+    },
+    snapshot,
+    boot,
+    profile: ctx.options.profilePath,
     started_at: new Date().toISOString(),
     healthy_at: null,
     stopped_at: null,
     stop_method: null,
   };
-  await writeRecord(paths.record, record);
+}
 
+/** Resume from `snapshot` (SPEC §7 steps 3–6). Failures become {@linkcode ResumeFailed}. */
+async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult> {
+  const { paths, profile, progress, options } = ctx;
+  await Deno.remove(paths.runDisk).catch(() => {});
+  await createOverlay(ctx.probe.qemu.img, join(snapshot.dir, SNAPSHOT_FILES.disk), paths.runDisk);
+  await Deno.writeTextFile(paths.serialLog, "");
+  const spec = vmSpec(
+    profile,
+    ctx.image,
+    ctx.probe,
+    runPaths(ctx, join(snapshot.dir, SNAPSHOT_FILES.runtimeIso), true),
+  );
+  const started = performance.now();
+  let pid = 0;
+  let loaded = false;
+  try {
+    pid = await launch(ctx.probe.qemu.path, spec);
+    await writeRecord(paths.record, newRecord(ctx, pid, "resume", snapshot.meta.fingerprint));
+    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
+    try {
+      await loadState(qmp, join(snapshot.dir, SNAPSHOT_FILES.state), {
+        channels: Math.max(1, Math.min(profile.vm.cpus, 4)),
+        timeoutMs: 120_000,
+      });
+    } finally {
+      await qmp.close();
+    }
+    loaded = true;
+    progress(
+      `resumed snapshot ${snapshot.meta.fingerprint} in ${
+        ((performance.now() - started) / 1000).toFixed(2)
+      } s`,
+    );
+    const secrets = await settleGuest(ctx, true);
+    const health = await waitHealthy(profile.health, ctx.ports, {
+      timeoutMs: options.healthTimeoutMs ?? 300_000,
+      signal: options.signal,
+      onWaiting: progress,
+    });
+    const record = newRecord(ctx, pid, "resume", snapshot.meta.fingerprint);
+    record.state = "running";
+    record.healthy_at = new Date().toISOString();
+    await writeRecord(paths.record, record);
+    return {
+      record,
+      alreadyRunning: false,
+      health,
+      bootMs: Math.round(performance.now() - started),
+      secrets,
+      fallback: null,
+    };
+  } catch (err) {
+    if (pid && processExists(pid)) {
+      Deno.kill(pid, "SIGKILL");
+      for (let i = 0; i < 100 && processExists(pid); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    await clearRuntimeFiles(paths);
+    if (!loaded) await markSnapshotBad(snapshot.dir, (err as Error).message);
+    throw new ResumeFailed(
+      `resume failed (${(err as Error).message.split("\n")[0]})${
+        loaded ? "" : "; snapshot marked bad, it will be recaptured"
+      }`,
+    );
+  }
+}
+
+/**
+ * After boot or resume: set the guest clock (a resumed guest wakes with capture time),
+ * then pipe fresh secrets and run-time values to the rotate command. Returns the secrets.
+ */
+async function settleGuest(ctx: BootContext, resumed: boolean): Promise<Record<string, string>> {
+  const { profile, options, progress } = ctx;
+  const qga = await QgaClient.connect(ctx.paths.qgaSocket, {
+    timeoutMs: 30_000,
+    signal: options.signal,
+  });
+  try {
+    if (resumed) {
+      try {
+        await qga.setTime(undefined, { timeoutMs: 10_000 });
+      } catch (err) {
+        // The agent sets the system clock, then runs hwclock; a guest without hwclock
+        // still has the right time, so only that second step may fail quietly.
+        if (!(err instanceof CommandError && /hardware clock/.test(err.description))) throw err;
+        progress("guest clock set (the guest has no hwclock to update)");
+      }
+    }
+    if (options.noRotation || profile.rotate === undefined) return {};
+    const secrets = generateSecrets(profile.secrets);
+    const values: Record<string, string> = { ...secrets, EMU_INSTANCE: options.name };
+    for (const [port, p] of Object.entries(ctx.ports)) {
+      values[`EMU_${port.toUpperCase()}_HOST_PORT`] = String(p.host);
+    }
+    Object.assign(values, profile.runtime);
+    progress(
+      `rotating ${Object.keys(secrets).length} secret${
+        Object.keys(secrets).length === 1 ? "" : "s"
+      }`,
+    );
+    const result = await qga.exec(profile.rotate.command, {
+      input: new TextEncoder().encode(keyValueLines(values)),
+      timeoutMs: profile.rotate.timeout_s * 1000,
+    });
+    if (result.exitCode !== 0) {
+      const stderr = new TextDecoder().decode(result.stderr).trim().split("\n").slice(-3).join(
+        " / ",
+      );
+      throw new EmuError(
+        "rotation_failed",
+        `Cannot rotate secrets: ${profile.rotate.command} exited ${
+          result.exitCode ?? `on signal ${result.signal}`
+        }${stderr ? `: ${stderr}` : ""}`,
+        {
+          hint:
+            "Fix the image's rotate command (it reads KEY=VALUE lines on stdin and must exit 0).",
+        },
+      );
+    }
+    return secrets;
+  } finally {
+    await qga.close();
+  }
+}
+
+/** Cold boot: the image's own boot, on the instance's run disk. */
+async function coldBoot(ctx: BootContext): Promise<Omit<StartResult, "fallback">> {
+  const { paths, profile, progress, options, image, probe } = ctx;
+  if (!(await Deno.stat(paths.runDisk).then(() => true, () => false))) {
+    await createOverlay(probe.qemu.img, image.disk, paths.runDisk);
+  }
+  await writeIsoFile(
+    [{
+      path: "runtime.env",
+      data: new TextEncoder().encode(runtimeEnv(options.name, profile, ctx.ports)),
+    }],
+    paths.runtimeIso,
+    { label: "EMUCFG" },
+  );
+  const spec = vmSpec(profile, image, probe, runPaths(ctx, paths.runtimeIso, false));
+  await Deno.writeTextFile(paths.serialLog, "");
+  progress(
+    `cold-booting ${image.name} ${image.version} (${probe.accel.accel}, ${profile.vm.memory_mib} MiB, ${profile.vm.cpus} vCPU)`,
+  );
+  const started = performance.now();
+  const pid = await launch(probe.qemu.path, spec);
+  const record = newRecord(ctx, pid, "cold", null);
+  await writeRecord(paths.record, record);
   const timeoutMs = options.healthTimeoutMs ?? 300_000;
   try {
-    progress("waiting for the guest agent");
-    const qga = await QgaClient.connect(paths.qgaSocket, { timeoutMs, signal: options.signal });
-    await qga.close();
-    const health = await waitHealthy(profile.health, ports, {
+    await waitReady({
+      qgaSocket: paths.qgaSocket,
+      checks: [],
+      ports: ctx.ports,
+      timeoutMs,
+      signal: options.signal,
+      onProgress: progress,
+    });
+    const secrets = await settleGuest(ctx, false);
+    const health = await waitHealthy(profile.health, ctx.ports, {
       timeoutMs: Math.max(1000, timeoutMs - (performance.now() - started)),
       signal: options.signal,
       onWaiting: progress,
@@ -233,12 +431,15 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
       alreadyRunning: false,
       health,
       bootMs: Math.round(performance.now() - started),
+      secrets,
     };
   } catch (err) {
     record.state = "unhealthy";
     await writeRecord(paths.record, record);
     const tail = await serialTail(paths.serialLog, 15);
-    if (options.stopOnFailure) await stopInstance({ settings, name, lockHeld: true });
+    if (options.stopOnFailure) {
+      await stopInstance({ settings: options.settings, name: options.name, lockHeld: true });
+    }
     if (
       err instanceof EmuError &&
       (err.code === "health_timeout" || err.code === "protocol_timeout" ||
@@ -246,7 +447,7 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
     ) {
       const left = options.stopOnFailure
         ? "The VM was stopped."
-        : `The VM is left running: \`emu logs --name ${name}\`, then \`emu stop --name ${name}\`.`;
+        : `The VM is left running: \`emu logs --name ${options.name}\`, then \`emu stop --name ${options.name}\`.`;
       throw new EmuError(
         "health_timeout",
         `${err.message}\nLast serial console lines:\n${tail || "(empty)"}`,
@@ -258,31 +459,4 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
     }
     throw err;
   }
-}
-
-async function createOverlay(
-  qemuImg: string | null,
-  backing: string,
-  overlay: string,
-): Promise<void> {
-  if (qemuImg === null) {
-    throw new EmuError("qemu_missing", "Cannot create the run disk: qemu-img is not installed", {
-      hint: "Install qemu-utils (Debian) or qemu (Homebrew).",
-    });
-  }
-  const temp = join(overlay + `.tmp-${crypto.randomUUID()}`);
-  // The backing path is absolute: QEMU resolves it after changing directory.
-  const out = await new Deno.Command(qemuImg, {
-    args: ["create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", temp],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    await Deno.remove(temp).catch(() => {});
-    throw new EmuError(
-      "qemu_failed",
-      `Cannot create the run disk: ${new TextDecoder().decode(out.stderr).trim()}`,
-    );
-  }
-  await Deno.rename(temp, overlay);
 }

@@ -49,7 +49,7 @@ export async function stopInstance(options: StopOptions): Promise<StopResult> {
   const started = performance.now();
   const { paths } = await findInstance(settings, name);
   const lock = options.lockHeld ? null : await Deno.stat(paths.dir).then(
-    () => InstanceLock.acquire(paths.lock, name, { waitMs: 30_000 }),
+    () => InstanceLock.acquire(paths.lock, `instance ${name}`, { waitMs: 30_000 }),
     () => null,
   );
   try {

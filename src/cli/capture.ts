@@ -1,0 +1,62 @@
+/**
+ * `emu capture`: cold boot the profile's image, wait until healthy, and save a RAM
+ * snapshot that `emu start` resumes.
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { probeHost } from "../qemu/probe.ts";
+import { captureSnapshot } from "../vm/capture.ts";
+import { resolveImage } from "../vm/image_source.ts";
+import { parseSeconds, profileFor } from "./_instance_options.ts";
+import { commandContext, type GlobalOptions } from "./context.ts";
+import type { CliIo } from "./io.ts";
+
+const MIB = 1024 * 1024;
+
+/** Registers `emu capture`. */
+export function registerCapture(program: Command, io: CliIo): void {
+  program
+    .command("capture")
+    .description(
+      "capture the RAM snapshot that `emu start` resumes (cold boot, wait healthy, save)",
+    )
+    .option("--force", "capture again even if a good snapshot exists")
+    .option(
+      "--timeout <seconds>",
+      "how long the guest may take to become healthy",
+      parseSeconds,
+      300,
+    )
+    .action(async (options, cmd) => {
+      const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
+      const { profile } = await profileFor(settings);
+      const image = await resolveImage(profile);
+      const { result: probe } = await probeHost({
+        cachePath: settings.layout.probe,
+        env: io.env,
+        guestArch: image.arch,
+      });
+      const snapshot = await captureSnapshot({
+        settings,
+        profile,
+        image,
+        probe,
+        force: options.force,
+        healthTimeoutMs: options.timeout * 1000,
+        onProgress: (t) => out.info(t),
+      });
+      const { meta } = snapshot;
+      out.json({ dir: snapshot.dir, reused: snapshot.reused, ...meta });
+      out.result(
+        snapshot.reused
+          ? `snapshot ${meta.fingerprint} is up to date (${snapshot.dir}); --force captures again`
+          : `snapshot ${meta.fingerprint} captured: state ${
+            (meta.state.logical_bytes / MIB).toFixed(0)
+          } MiB ` +
+            `(${(meta.state.allocated_bytes / MIB).toFixed(0)} MiB on disk), saved in ${
+              (meta.capture_ms / 1000).toFixed(1)
+            } s`,
+      );
+    });
+}

@@ -1,0 +1,277 @@
+/**
+ * Capture (SPEC §6): cold boot on a fresh capture disk, wait until healthy, save RAM and
+ * device state to a mapped-ram file, and publish the snapshot directory atomically. The
+ * capture disk is frozen read-only and backs every resume, so restored RAM always meets
+ * the disk it was captured with. A previous good snapshot stays usable until the new one
+ * is complete.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { ImageInfo } from "../artifact/image_json.ts";
+import type { Profile } from "../config/profile.ts";
+import type { Settings } from "../config/settings.ts";
+import { EmuError } from "../errors.ts";
+import { writeIsoFile } from "../iso/mod.ts";
+import { QmpClient } from "../protocol/mod.ts";
+import { topologyHash } from "../qemu/argv.ts";
+import { processExists } from "../qemu/process.ts";
+import type { ProbeResult } from "../qemu/probe.ts";
+import { launch, waitReady } from "./boot.ts";
+import { InstanceLock } from "./lock.ts";
+import { saveState } from "./migration.ts";
+import { serialTail } from "./serial.ts";
+import { createOverlay } from "./overlay.ts";
+import { freePort } from "./ports.ts";
+import {
+  imageSnapshotsDir,
+  readSnapshot,
+  snapshotFingerprint,
+  type SnapshotMeta,
+  snapshotMismatches,
+  writeSnapshotMeta,
+} from "./snapshot.ts";
+import { vmSpec } from "./spec.ts";
+
+/** Names of the files in a snapshot directory. */
+export const SNAPSHOT_FILES = {
+  state: "state.raw",
+  disk: "disk.qcow2",
+  runtimeIso: "runtime.iso",
+  log: "capture.log",
+} as const;
+
+/** Options of {@linkcode captureSnapshot}. */
+export interface CaptureOptions {
+  settings: Settings;
+  profile: Profile;
+  image: ImageInfo;
+  probe: ProbeResult;
+  /** Capture again even when a good snapshot exists. */
+  force?: boolean;
+  healthTimeoutMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (text: string) => void;
+}
+
+/** A snapshot ready to resume. */
+export interface Snapshot {
+  dir: string;
+  meta: SnapshotMeta;
+  /** It existed already; nothing was captured. */
+  reused: boolean;
+}
+
+/** Where the snapshot for this profile, image and probe lives, and its fingerprint. */
+export function snapshotLocation(
+  settings: Settings,
+  profile: Profile,
+  image: ImageInfo,
+  probe: ProbeResult,
+) {
+  const placeholder = vmSpec(profile, image, probe, placeholderRun(profile));
+  const fingerprint = snapshotFingerprint({
+    qemuVersion: probe.qemu.versionText,
+    imageSha256: image.sha256,
+    imageVersion: image.version,
+    spec: placeholder,
+  });
+  return {
+    dir: join(imageSnapshotsDir(settings.layout.snapshots, image), fingerprint),
+    fingerprint,
+    spec: placeholder,
+  };
+}
+
+function placeholderRun(profile: Profile) {
+  return {
+    disk: "/d",
+    runtimeIso: "/r",
+    qmpSocket: "/q",
+    qgaSocket: "/g",
+    serialLog: "/s",
+    pidFile: "/p",
+    name: "x",
+    forwards: profile.ports,
+  };
+}
+
+/** Captures (or reuses) the snapshot for `profile` on `image`. */
+export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot> {
+  const { settings, profile, image, probe } = options;
+  const progress = options.onProgress ?? (() => {});
+  const location = snapshotLocation(settings, profile, image, probe);
+  const parent = imageSnapshotsDir(settings.layout.snapshots, image);
+  await Deno.mkdir(parent, { recursive: true });
+  // One capture per image at a time: a second emu waits, then reuses the result.
+  using _lock = await InstanceLock.acquire(
+    join(parent, ".lock"),
+    `the snapshots of ${image.name}`,
+    {
+      waitMs: 600_000,
+      signal: options.signal,
+    },
+  );
+  const existing = await readSnapshot(location.dir);
+  if (existing && !existing.bad && !options.force) {
+    const mismatches = snapshotMismatches(existing, {
+      qemuVersion: probe.qemu.versionText,
+      imageSha256: image.sha256,
+      imageVersion: image.version,
+      spec: location.spec,
+    });
+    if (mismatches.length === 0) return { dir: location.dir, meta: existing, reused: true };
+    progress(`the snapshot does not match this host (${mismatches.join("; ")}): recapturing`);
+  } else if (existing?.bad && !options.force) {
+    progress(`the snapshot was marked bad (${existing.bad.reason.split("\n")[0]}): recapturing`);
+  }
+  if (!probe.snapshots.supported) {
+    throw new EmuError("snapshot_failed", `Cannot capture a snapshot: ${probe.snapshots.reason}`, {
+      hint: "Install QEMU 9.0 or later (emu doctor shows how).",
+    });
+  }
+
+  const id = crypto.randomUUID().slice(0, 8);
+  const staging = join(parent, `.capture-${id}`);
+  await Deno.mkdir(staging, { recursive: true });
+  await Deno.mkdir(settings.runtimeDir, { recursive: true, mode: 0o700 });
+  // Capture runs on free ephemeral ports: host ports are not guest state, and the
+  // profile's may be taken by a running instance.
+  const forwards = Object.fromEntries(
+    Object.entries(profile.ports).map(([n, p]) => [n, { guest: p.guest, host: freePort() }]),
+  );
+  const run = {
+    disk: join(staging, SNAPSHOT_FILES.disk),
+    runtimeIso: join(staging, SNAPSHOT_FILES.runtimeIso),
+    qmpSocket: join(settings.runtimeDir, `capture-${id}.qmp`),
+    qgaSocket: join(settings.runtimeDir, `capture-${id}.qga`),
+    serialLog: join(staging, SNAPSHOT_FILES.log),
+    pidFile: join(staging, "qemu.pid"),
+    name: `capture-${id}`,
+    forwards,
+  };
+  const spec = vmSpec(profile, image, probe, run);
+  let pid = 0;
+  try {
+    await createOverlay(probe.qemu.img, image.disk, run.disk);
+    // The runtime disk of a snapshot holds no per-instance values: those come at rotation.
+    await writeIsoFile(
+      [{
+        path: "runtime.env",
+        data: new TextEncoder().encode(`EMU_INSTANCE=capture\nEMU_PROFILE=${profile.name}\n`),
+      }],
+      run.runtimeIso,
+      { label: "EMUCFG" },
+    );
+    progress(
+      `capturing a snapshot of ${image.name} ${image.version}: cold boot (${probe.accel.accel})`,
+    );
+    const started = performance.now();
+    pid = await launch(probe.qemu.path, spec);
+    await waitReady({
+      qgaSocket: run.qgaSocket,
+      checks: profile.health,
+      ports: forwards,
+      timeoutMs: options.healthTimeoutMs ?? 300_000,
+      signal: options.signal,
+      onProgress: progress,
+    });
+    progress("saving RAM and device state");
+    const saveStarted = performance.now();
+    const qmp = await QmpClient.connect(run.qmpSocket);
+    try {
+      await saveState(qmp, join(staging, SNAPSHOT_FILES.state), {
+        channels: Math.max(1, Math.min(profile.vm.cpus, 4)),
+      });
+      await qmp.quit().catch(() => {});
+    } finally {
+      await qmp.close();
+    }
+    for (let i = 0; i < 200 && processExists(pid); i++) await new Promise((r) => setTimeout(r, 25));
+    const state = join(staging, SNAPSHOT_FILES.state);
+    const file = await Deno.open(state, { read: true, write: true });
+    await file.sync();
+    file.close();
+    const info = await Deno.stat(state);
+    const meta: SnapshotMeta = {
+      schema: 1,
+      fingerprint: location.fingerprint,
+      created_at: new Date().toISOString(),
+      qemu_version: probe.qemu.versionText,
+      machine: spec.machine,
+      accel: spec.accel,
+      cpu: spec.cpu,
+      memory_mib: spec.memoryMib,
+      cpus: spec.cpus,
+      topology_hash: topologyHash(spec),
+      image_sha256: image.sha256,
+      image_version: image.version,
+      state: {
+        file: SNAPSHOT_FILES.state,
+        logical_bytes: info.size,
+        allocated_bytes: (info.blocks ?? 0) * 512,
+      },
+      capture_ms: Math.round(performance.now() - saveStarted),
+      bad: null,
+    };
+    await Deno.chmod(run.disk, 0o444);
+    await Deno.remove(run.pidFile).catch(() => {});
+    await writeSnapshotMeta(staging, meta);
+    // Publish: the old snapshot (bad, or forced) goes only once the new one is complete.
+    const old = `${location.dir}.old-${id}`;
+    const hadOld = await Deno.rename(location.dir, old).then(() => true, () => false);
+    await Deno.rename(staging, location.dir);
+    if (hadOld) await Deno.remove(old, { recursive: true }).catch(() => {});
+    progress(
+      `snapshot captured in ${
+        ((performance.now() - started) / 1000).toFixed(1)
+      } s (state saved in ${(meta.capture_ms / 1000).toFixed(1)} s)`,
+    );
+    return { dir: location.dir, meta, reused: false };
+  } catch (err) {
+    const tail = await serialTail(run.serialLog, 15);
+    if (pid && processExists(pid)) Deno.kill(pid, "SIGKILL");
+    for (const p of [run.qmpSocket, run.qgaSocket]) await Deno.remove(p).catch(() => {});
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+    if (
+      err instanceof EmuError &&
+      ["health_timeout", "protocol_timeout", "socket_unavailable"].includes(err.code)
+    ) {
+      throw new EmuError(
+        "snapshot_failed",
+        `Cannot capture a snapshot: ${err.message}\nLast serial console lines:\n${
+          tail || "(empty)"
+        }`,
+        {
+          hint:
+            "The image did not become healthy on a cold boot; `emu start --cold` boots it without a snapshot and leaves it running for `emu logs`.",
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+}
+
+/**
+ * Removes what an interrupted capture left (an emu killed mid-capture): its staging
+ * directory and, if still running, its QEMU. Completed snapshots are never touched.
+ */
+export async function cleanStaleCaptures(parent: string): Promise<void> {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(parent));
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.isDirectory || !/^\.capture-|\.old-/.test(e.name)) continue;
+    const dir = join(parent, e.name);
+    const pid = Number((await Deno.readTextFile(join(dir, "qemu.pid")).catch(() => "")).trim());
+    if (pid > 0 && processExists(pid)) {
+      const cmdline = await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => "");
+      if (cmdline.includes(dir)) Deno.kill(pid, "SIGKILL");
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Saving and loading VM state through a file with mapped-ram + multifd (SPEC §6, §7):
+ * the same capabilities on both sides, completion seen through MIGRATION events with
+ * query-migrate polling as a fallback.
+ *
+ * @module
+ */
+import { EmuError } from "../errors.ts";
+import type { QmpClient } from "../protocol/mod.ts";
+import { sleep } from "../protocol/unix_socket.ts";
+
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+
+/** Capabilities and parameters both sides must agree on. */
+async function configure(qmp: QmpClient, channels: number, outgoing: boolean): Promise<void> {
+  await qmp.migrateSetCapabilities({ "mapped-ram": true, multifd: true, events: true });
+  const params: Record<string, unknown> = { "multifd-channels": channels };
+  if (outgoing) params["max-bandwidth"] = 0;
+  await qmp.migrateSetParameters(params);
+}
+
+/** Waits for the migration to end; resolves on `completed`, throws with QEMU's reason otherwise. */
+async function waitMigration(
+  qmp: QmpClient,
+  what: string,
+  timeoutMs: number,
+  event: Promise<unknown>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let fromEvent = false;
+  event.then(() => fromEvent = true, () => {});
+  while (true) {
+    const info = await qmp.queryMigrate({ timeoutMs: 10_000 });
+    if (info.status && TERMINAL.has(info.status)) {
+      if (info.status === "completed") return;
+      throw new EmuError(
+        "snapshot_failed",
+        `Cannot ${what}: migration ${info.status}${
+          info["error-desc"] ? `: ${info["error-desc"]}` : ""
+        }`,
+      );
+    }
+    if (Date.now() > deadline) {
+      throw new EmuError(
+        "snapshot_failed",
+        `Cannot ${what}: migration still ${info.status ?? "not started"} after ${
+          timeoutMs / 1000
+        } s`,
+      );
+    }
+    // The event usually ends the wait at once; polling covers a missed or late event.
+    await Promise.race([event.catch(() => {}), sleep(fromEvent ? 0 : 200)]);
+  }
+}
+
+/** Pauses the guest and writes its RAM and device state to `file` (absolute). */
+export async function saveState(
+  qmp: QmpClient,
+  file: string,
+  options: { channels: number; timeoutMs?: number },
+): Promise<void> {
+  await qmp.stop();
+  await configure(qmp, options.channels, true);
+  const event = qmp.waitForEvent("MIGRATION", (e) => TERMINAL.has(String(e.data.status)), {
+    timeoutMs: options.timeoutMs ?? 600_000,
+  });
+  event.catch(() => {});
+  await qmp.migrate(`file:${file}`);
+  await waitMigration(qmp, "save the VM state", options.timeoutMs ?? 600_000, event);
+}
+
+/**
+ * Loads state from `file` into a QEMU started with `-incoming defer`, then resumes the
+ * vCPUs (the source was stopped before saving, so the destination comes up paused).
+ */
+export async function loadState(
+  qmp: QmpClient,
+  file: string,
+  options: { channels: number; timeoutMs?: number },
+): Promise<void> {
+  await configure(qmp, options.channels, false);
+  const event = qmp.waitForEvent("MIGRATION", (e) => TERMINAL.has(String(e.data.status)), {
+    timeoutMs: options.timeoutMs ?? 600_000,
+  });
+  event.catch(() => {});
+  await qmp.migrateIncoming(`file:${file}`, { exitOnError: false });
+  await waitMigration(qmp, "load the snapshot", options.timeoutMs ?? 600_000, event);
+  await qmp.cont();
+}

@@ -1,0 +1,118 @@
+/**
+ * Snapshots on disk (SPEC §2): `snapshots/<image-id>/<fingerprint>/` holding `state.raw`
+ * (the mapped-ram migration file, sparse), `disk.qcow2` (the frozen capture disk, read-only)
+ * and `snapshot.json` — written last, so a directory without it is not a snapshot.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import type { ImageInfo } from "../artifact/image_json.ts";
+import { topologyHash, type VmSpec } from "../qemu/argv.ts";
+
+/** What must match between capture and resume, and what was measured. */
+export interface SnapshotMeta {
+  schema: 1;
+  fingerprint: string;
+  created_at: string;
+  qemu_version: string;
+  machine: string;
+  accel: string;
+  cpu: string;
+  memory_mib: number;
+  cpus: number;
+  topology_hash: string;
+  image_sha256: string;
+  image_version: string;
+  state: { file: string; logical_bytes: number; allocated_bytes: number };
+  capture_ms: number;
+  /** Set when a resume from it failed to load: it is recaptured, not retried. */
+  bad: { reason: string; at: string } | null;
+}
+
+/** The fields a snapshot's fingerprint covers. */
+export interface FingerprintFields {
+  qemuVersion: string;
+  imageSha256: string;
+  /** Covers what the disk hash does not, e.g. a direct-boot kernel and initrd. */
+  imageVersion: string;
+  spec: VmSpec;
+}
+
+/** Hex fingerprint of everything a RAM snapshot depends on. */
+export function snapshotFingerprint(f: FingerprintFields): string {
+  const canonical = JSON.stringify({
+    qemu: f.qemuVersion,
+    image: f.imageSha256,
+    imageVersion: f.imageVersion,
+    machine: f.spec.machine,
+    accel: f.spec.accel,
+    cpu: f.spec.cpu,
+    memory: f.spec.memoryMib,
+    cpus: f.spec.cpus,
+    topology: topologyHash(f.spec),
+  });
+  return createHash("sha256").update(canonical).digest("hex").slice(0, 16);
+}
+
+/** `snapshots/<image-id>` for an image: its name, version and the start of its sha256. */
+export function imageSnapshotsDir(snapshotsRoot: string, image: ImageInfo): string {
+  const id = `${image.name}-${image.version}-${image.sha256.slice(0, 12)}`.replace(
+    /[^A-Za-z0-9._-]/g,
+    "_",
+  );
+  return join(snapshotsRoot, id);
+}
+
+/** Reads `snapshot.json` of `dir`, or `null` if there is no complete snapshot there. */
+export async function readSnapshot(dir: string): Promise<SnapshotMeta | null> {
+  try {
+    const meta = JSON.parse(await Deno.readTextFile(join(dir, "snapshot.json")));
+    return meta?.schema === 1 ? meta as SnapshotMeta : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes `snapshot.json` atomically. */
+export async function writeSnapshotMeta(dir: string, meta: SnapshotMeta): Promise<void> {
+  const path = join(dir, "snapshot.json");
+  const temp = `${path}.tmp-${crypto.randomUUID()}`;
+  const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
+  try {
+    await file.write(new TextEncoder().encode(`${JSON.stringify(meta, null, 2)}\n`));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  await Deno.rename(temp, path);
+}
+
+/** Marks the snapshot in `dir` bad, so the next start recaptures instead of retrying it. */
+export async function markSnapshotBad(dir: string, reason: string): Promise<void> {
+  const meta = await readSnapshot(dir);
+  if (meta === null) return;
+  meta.bad = { reason, at: new Date().toISOString() };
+  await writeSnapshotMeta(dir, meta);
+}
+
+/** What in `meta` differs from what this host would use now (empty when it can be resumed). */
+export function snapshotMismatches(
+  meta: SnapshotMeta,
+  now: FingerprintFields,
+): string[] {
+  const out: string[] = [];
+  const check = (what: string, then: unknown, current: unknown) => {
+    if (then !== current) out.push(`${what} was ${then}, now ${current}`);
+  };
+  check("QEMU", meta.qemu_version, now.qemuVersion);
+  check("image", meta.image_sha256.slice(0, 12), now.imageSha256.slice(0, 12));
+  check("image version", meta.image_version, now.imageVersion);
+  check("machine", meta.machine, now.spec.machine);
+  check("accelerator", meta.accel, now.spec.accel);
+  check("CPU model", meta.cpu, now.spec.cpu);
+  check("memory", meta.memory_mib, now.spec.memoryMib);
+  check("vCPUs", meta.cpus, now.spec.cpus);
+  check("device topology", meta.topology_hash.slice(0, 12), topologyHash(now.spec).slice(0, 12));
+  return out;
+}
