@@ -78,6 +78,7 @@ function report(out: Output, result: StartResult): void {
     already_running: result.alreadyRunning,
     boot_ms: result.bootMs,
     health: result.health,
+    fallback: result.fallback,
   });
   const how = result.alreadyRunning
     ? "already running and healthy"

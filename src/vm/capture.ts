@@ -112,6 +112,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
       signal: options.signal,
     },
   );
+  await cleanStaleCaptures(parent, settings.runtimeDir);
   const existing = await readSnapshot(location.dir);
   if (existing && !existing.bad && !options.force) {
     const mismatches = snapshotMismatches(existing, {
@@ -257,7 +258,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
  * Removes what an interrupted capture left (an emu killed mid-capture): its staging
  * directory and, if still running, its QEMU. Completed snapshots are never touched.
  */
-export async function cleanStaleCaptures(parent: string): Promise<void> {
+export async function cleanStaleCaptures(parent: string, runtimeDir: string): Promise<void> {
   let entries: Deno.DirEntry[];
   try {
     entries = await Array.fromAsync(Deno.readDir(parent));
@@ -273,5 +274,11 @@ export async function cleanStaleCaptures(parent: string): Promise<void> {
       if (cmdline.includes(dir)) Deno.kill(pid, "SIGKILL");
     }
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+    const id = /^\.capture-(.+)$/.exec(e.name)?.[1];
+    if (id) {
+      for (const ext of ["qmp", "qga"]) {
+        await Deno.remove(join(runtimeDir, `capture-${id}.${ext}`)).catch(() => {});
+      }
+    }
   }
 }

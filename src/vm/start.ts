@@ -130,7 +130,17 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
 
   // Re-read under the lock: another emu may have started it meanwhile.
   const current = await findInstance(settings, name);
-  if (current.alive && current.record) {
+  if (current.alive && current.record && await interruptedResume(current.paths.qmpSocket)) {
+    // An emu killed between launching a resume and loading its state left QEMU waiting
+    // for an incoming migration that will never come: start over.
+    progress(
+      `instance ${name}: an interrupted start left QEMU (pid ${current.record.pid}) waiting; restarting`,
+    );
+    Deno.kill(current.record.pid!, "SIGKILL");
+    for (let i = 0; i < 100 && processExists(current.record.pid!); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } else if (current.alive && current.record) {
     const record = current.record;
     let health = await runHealthChecks(profile.health, record.ports);
     if (!health.every((h) => h.ok)) {
@@ -160,7 +170,7 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
     }
     return { record, alreadyRunning: true, health, bootMs: 0, secrets: {}, fallback: null };
   }
-  if (current.record?.pid) {
+  if (current.record?.pid && !current.alive) {
     progress(`instance ${name}: its QEMU (pid ${current.record.pid}) is gone; cleaning up`);
   }
   await clearRuntimeFiles(paths);
@@ -458,5 +468,23 @@ async function coldBoot(ctx: BootContext): Promise<Omit<StartResult, "fallback">
       );
     }
     throw err;
+  }
+}
+
+/**
+ * Whether the QEMU behind `qmpSocket` is not running its guest: paused in a resume that
+ * never completed (waiting for state, or loaded but never continued), shut down, or
+ * crashed. Such a QEMU is restarted rather than waited for.
+ */
+async function interruptedResume(qmpSocket: string): Promise<boolean> {
+  try {
+    const qmp = await QmpClient.connect(qmpSocket, { timeoutMs: 3000 });
+    try {
+      return (await qmp.queryStatus({ timeoutMs: 3000 })).status !== "running";
+    } finally {
+      await qmp.close();
+    }
+  } catch {
+    return false;
   }
 }

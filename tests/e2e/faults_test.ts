@@ -29,9 +29,8 @@ Deno.test("faults: emu killed with SIGKILL during start; the next start recovers
       stdout: "null",
       stderr: "null",
     }).spawn();
-    // Kill it once QEMU is up but before the guest is healthy.
-    const record = join(vm.home, "instances", "default", "instance.json");
-    for (let i = 0; i < 200 && !(await Deno.stat(record).then(() => true, () => false)); i++) {
+    // Kill it while its first QEMU (the snapshot capture) is booting.
+    for (let i = 0; i < 400 && (await qemuProcessesWith(vm.dir)).length === 0; i++) {
       await new Promise((r) => setTimeout(r, 25));
     }
     child.kill("SIGKILL");
@@ -105,7 +104,16 @@ Deno.test("faults: a health check that never passes → timeout naming it, with 
     const bad = join(vm.dir, "broken.json");
     await Deno.writeTextFile(bad, JSON.stringify(profile));
     const port = freePort();
-    const r = await vm.emu(["--config", bad, "start", "--port", `http=${port}`, "--timeout", "8"]);
+    const r = await vm.emu([
+      "--config",
+      bad,
+      "start",
+      "--cold",
+      "--port",
+      `http=${port}`,
+      "--timeout",
+      "8",
+    ]);
     assert.equal(r.code, 1);
     assert.match(
       r.stderr,
@@ -126,6 +134,7 @@ Deno.test("faults: a health check that never passes → timeout naming it, with 
       "--config",
       bad,
       "start",
+      "--cold",
       "--name",
       "other",
       "--port",

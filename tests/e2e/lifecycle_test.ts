@@ -14,10 +14,12 @@ Deno.test("lifecycle: start → healthy → status --json → exec → graceful 
     assert.match(
       start.stdout,
       new RegExp(
-        `^instance default is healthy after a cold boot in \\d+\\.\\d s\\n {2}http {7}http://127\\.0\\.0\\.1:${port}\\n$`,
+        `^instance default is healthy after resuming its snapshot in \\d+\\.\\d s\\n {2}http {7}http://127\\.0\\.0\\.1:${port}\\n$`,
       ),
     );
-    assert.match(start.stderr, /warning: secrets are not rotated on a cold boot yet/);
+    // The first start captured the snapshot, then resumed it.
+    assert.match(start.stderr, /capturing a snapshot of emu-fast-fixture/);
+    assert.doesNotMatch(start.stderr, /warning/);
 
     const status = await vm.emu(["status", "--json", "--name", "default"]);
     assert.equal(status.code, 0, status.stderr);
@@ -25,8 +27,8 @@ Deno.test("lifecycle: start → healthy → status --json → exec → graceful 
     assert.equal(s.state, "running");
     assert.equal(s.healthy, true);
     assert.equal(s.vm_status, "running");
-    assert.equal(s.boot, "cold");
-    assert.equal(s.snapshot, null);
+    assert.equal(s.boot, "resume");
+    assert.match(s.snapshot, /^[0-9a-f]{16}$/);
     assert.equal(s.image.name, "emu-fast-fixture");
     assert.ok(s.pid > 0 && s.uptime_s >= 0);
     assert.deepEqual(s.ports, {
@@ -37,18 +39,16 @@ Deno.test("lifecycle: start → healthy → status --json → exec → graceful 
       [["http", true, 200]],
     );
 
+    // Run-time values arrive with the rotation, not from the snapshot's boot.
     const exec = await vm.emu([
       "exec",
       "--",
       "sh",
       "-c",
-      "cat /run/emu/runtime.env; echo to-stderr >&2; exit 7",
+      "grep ^EMU_ /run/emu/secrets.env; echo to-stderr >&2; exit 7",
     ]);
     assert.equal(exec.code, 7);
-    assert.equal(
-      exec.stdout,
-      `EMU_INSTANCE=default\nEMU_PROFILE=fast-fixture\nEMU_HTTP_HOST_PORT=${port}\n`,
-    );
+    assert.equal(exec.stdout, `EMU_INSTANCE=default\nEMU_HTTP_HOST_PORT=${port}\n`);
     assert.equal(exec.stderr, "to-stderr\n");
 
     const again = await vm.emu(["start", "--port", `http=${port}`]);

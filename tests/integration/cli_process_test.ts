@@ -61,7 +61,11 @@ Deno.test("completions bash: loads in bash and completes emu st<TAB>, c<TAB>, op
   // Whatever commands exist starting with "st", bash offers exactly those.
   const stCommands = [...help.stdout.matchAll(/^ {2}(st\S*)/gm)].map((m) => m[1]);
   assert.deepEqual(await bashComplete(r.stdout, ["emu", "st"]), stCommands);
-  assert.deepEqual(await bashComplete(r.stdout, ["emu", "c"]), ["config", "completions"]);
+  assert.deepEqual(await bashComplete(r.stdout, ["emu", "c"]), [
+    "capture",
+    "config",
+    "completions",
+  ]);
   assert.deepEqual(await bashComplete(r.stdout, ["emu", "completions", ""]), [
     "bash",
     "zsh",
@@ -87,7 +91,8 @@ Deno.test("completions fish: real fish completes commands and choices", async ()
     assert.ok(out.success, new TextDecoder().decode(out.stderr));
     assert.equal(
       new TextDecoder().decode(out.stdout),
-      "completions\tprint a shell completion script\nconfig\tprint the resolved profile and paths\n==\nbash\nfish\nzsh\n",
+      "capture\tcapture the RAM snapshot that `emu start` resumes (cold boot, wait healthy, save)\n" +
+        "completions\tprint a shell completion script\nconfig\tprint the resolved profile and paths\n==\nbash\nfish\nzsh\n",
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

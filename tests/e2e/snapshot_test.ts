@@ -1,0 +1,174 @@
+/**
+ * Capture and resume with the fast fixture guest under TCG: the resume path, secret
+ * rotation, --no-rotation, a corrupted snapshot, a mismatched snapshot, a capture
+ * killed midway, and the guest clock after resume.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { MAIN } from "../_helpers/cli.ts";
+import { freePort, qemuProcessesWith, type VmEnv, withVmEnv } from "../_helpers/vm_env.ts";
+
+const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
+const PLACEHOLDER_HASH = createHash("sha256").update("placeholder-not-a-secret").digest("hex");
+
+async function secretHash(port: number): Promise<string> {
+  const body = await (await fetch(`http://127.0.0.1:${port}/cgi-bin/health`)).text();
+  return /api_secret_sha256=([0-9a-f]{64})/.exec(body)![1];
+}
+
+async function snapshotDirs(vm: VmEnv): Promise<string[]> {
+  const root = join(vm.home, "snapshots");
+  const out: string[] = [];
+  for await (const image of Deno.readDir(root)) {
+    for await (const snap of Deno.readDir(join(root, image.name))) {
+      if (snap.isDirectory) out.push(join(root, image.name, snap.name));
+    }
+  }
+  return out.sort();
+}
+
+Deno.test("snapshot: capture, then start resumes (not a cold boot) with a rotated secret; a reset start rotates again", () =>
+  withVmEnv(async (vm) => {
+    const capture = await vm.emu(["capture", "--json"]);
+    assert.equal(capture.code, 0, capture.stderr);
+    const meta = JSON.parse(capture.stdout);
+    assert.equal(meta.reused, false);
+    assert.ok(
+      meta.state.logical_bytes >= 256 * 1024 * 1024,
+      "mapped-ram file is about the guest's RAM",
+    );
+    assert.ok(meta.state.allocated_bytes < meta.state.logical_bytes, "and sparse");
+    const [dir] = await snapshotDirs(vm);
+    assert.equal(
+      (await Deno.stat(join(dir, "disk.qcow2"))).mode! & 0o222,
+      0,
+      "capture disk is read-only",
+    );
+
+    const port = freePort();
+    const start = await vm.emu(["start", "--json", "--port", `http=${port}`]);
+    assert.equal(start.code, 0, start.stderr);
+    const record = JSON.parse(start.stdout);
+    assert.equal(record.boot, "resume");
+    assert.equal(record.snapshot, meta.fingerprint);
+    assert.equal(record.fallback, null);
+    assert.match(
+      start.stderr,
+      new RegExp(`resumed snapshot ${meta.fingerprint} in \\d+\\.\\d+ s\\nrotating 1 secret`),
+    );
+    assert.doesNotMatch(start.stderr, /capturing/);
+    const first = await secretHash(port);
+    assert.notEqual(first, PLACEHOLDER_HASH, "the placeholder was replaced");
+
+    assert.equal((await vm.emu(["reset"])).code, 0);
+    assert.equal((await vm.emu(["start", "--port", `http=${port}`])).code, 0);
+    const second = await secretHash(port);
+    assert.notEqual(second, first, "every start gets a fresh secret");
+    assert.notEqual(second, PLACEHOLDER_HASH);
+  }));
+
+Deno.test("snapshot: --no-rotation keeps the placeholder and says so loudly", () =>
+  withVmEnv(async (vm) => {
+    const port = freePort();
+    const r = await vm.emu(["start", "--no-rotation", "--port", `http=${port}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /warning: --no-rotation: secrets were NOT rotated; API_SECRET keep the values baked into the snapshot/,
+    );
+    assert.equal(await secretHash(port), PLACEHOLDER_HASH);
+  }));
+
+Deno.test("snapshot: a corrupted state file → cold boot fallback, snapshot marked bad, next start recaptures", () =>
+  withVmEnv(async (vm) => {
+    assert.equal((await vm.emu(["capture"])).code, 0);
+    const [dir] = await snapshotDirs(vm);
+    const state = await Deno.open(join(dir, "state.raw"), { write: true });
+    await state.write(crypto.getRandomValues(new Uint8Array(4096)));
+    state.close();
+    const port = freePort();
+    const r = await vm.emu(["start", "--json", "--port", `http=${port}`]);
+    assert.equal(r.code, 0, r.stderr);
+    const record = JSON.parse(r.stdout);
+    assert.equal(record.boot, "cold");
+    assert.match(
+      record.fallback,
+      /^resume failed \(.*\); snapshot marked bad, it will be recaptured$/,
+    );
+    assert.match(r.stderr, /warning: no resume: resume failed/);
+    assert.notEqual(await secretHash(port), PLACEHOLDER_HASH, "a cold boot rotates too");
+    const meta = JSON.parse(await Deno.readTextFile(join(dir, "snapshot.json")));
+    assert.ok(meta.bad?.reason, "marked bad");
+
+    assert.equal((await vm.emu(["reset"])).code, 0);
+    const again = await vm.emu(["start", "--json", "--port", `http=${port}`]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /the snapshot was marked bad \(.*\): recapturing/);
+    assert.equal(JSON.parse(again.stdout).boot, "resume");
+  }));
+
+Deno.test("snapshot: a snapshot.json that does not match this QEMU is recaptured, never resumed", () =>
+  withVmEnv(async (vm) => {
+    assert.equal((await vm.emu(["capture"])).code, 0);
+    const [dir] = await snapshotDirs(vm);
+    const meta = JSON.parse(await Deno.readTextFile(join(dir, "snapshot.json")));
+    meta.qemu_version = "QEMU emulator version 9.2.0";
+    meta.accel = "kvm";
+    await Deno.writeTextFile(join(dir, "snapshot.json"), JSON.stringify(meta));
+    const r = await vm.emu(["start", "--json", "--port", `http=${freePort()}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /the snapshot does not match this host \(QEMU was QEMU emulator version 9\.2\.0, now QEMU emulator version \d+.*; accelerator was kvm, now tcg\): recapturing/,
+    );
+    assert.equal(JSON.parse(r.stdout).boot, "resume");
+    assert.equal(JSON.parse(await Deno.readTextFile(join(dir, "snapshot.json"))).accel, "tcg");
+  }));
+
+Deno.test("snapshot: emu killed with SIGKILL mid-capture leaves the previous snapshot usable", () =>
+  withVmEnv(async (vm) => {
+    const first = JSON.parse((await vm.emu(["capture", "--json"])).stdout);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--config", CONFIG, MAIN, "--config", vm.profile, "capture", "--force"],
+      env: vm.env,
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const [dir] = await snapshotDirs(vm);
+    const parent = join(dir, "..");
+    // Kill it once its capture VM is running.
+    for (let i = 0; i < 400; i++) {
+      const staging = (await Array.fromAsync(Deno.readDir(parent))).some((e) =>
+        e.name.startsWith(".capture-")
+      );
+      if (staging && (await qemuProcessesWith(vm.dir)).length > 0) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    const start = await vm.emu(["start", "--json", "--port", `http=${freePort()}`]);
+    assert.equal(start.code, 0, start.stderr);
+    const record = JSON.parse(start.stdout);
+    assert.equal(record.boot, "resume");
+    assert.equal(record.snapshot, first.fingerprint, "the previous snapshot, intact");
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(parent))).map((e) => e.name).filter((n) =>
+        n.startsWith(".capture-")
+      ),
+      [],
+      "the interrupted capture was cleaned up",
+    );
+    assert.equal((await qemuProcessesWith(vm.dir)).length, 1, "the orphaned capture QEMU is gone");
+  }));
+
+Deno.test("snapshot: the guest clock is set to host time on resume", () =>
+  withVmEnv(async (vm) => {
+    assert.equal((await vm.emu(["capture"])).code, 0);
+    // Without emu setting it, the resumed guest clock would lag by this wait.
+    await new Promise((r) => setTimeout(r, 6000));
+    assert.equal((await vm.emu(["start", "--port", `http=${freePort()}`])).code, 0);
+    const r = await vm.emu(["exec", "--", "date", "+%s"]);
+    const drift = Math.abs(Number(r.stdout.trim()) - Date.now() / 1000);
+    assert.ok(drift <= 2, `guest clock is ${drift.toFixed(1)} s off`);
+  }));
