@@ -16,9 +16,15 @@ import { commandContext, type GlobalOptions } from "./context.ts";
 import { ExitStatus } from "./exit.ts";
 import type { CliIo } from "./io.ts";
 
-/** The environment a child gets: `EMU_<PORT>_URL` and `EMU_<PORT>_PORT` per port. */
-export function childEnv(record: InstanceRecord): Record<string, string> {
-  const env: Record<string, string> = { EMU_INSTANCE: record.name };
+/**
+ * The environment a child gets: `EMU_<PORT>_URL` and `EMU_<PORT>_PORT` per port, and
+ * each secret this start rotated under its profile name (kept in memory only).
+ */
+export function childEnv(
+  record: InstanceRecord,
+  secrets: Record<string, string> = {},
+): Record<string, string> {
+  const env: Record<string, string> = { ...secrets, EMU_INSTANCE: record.name };
   for (const [name, p] of Object.entries(record.ports)) {
     const key = name.toUpperCase();
     env[`EMU_${key}_URL`] = `http://127.0.0.1:${p.host}`;
@@ -60,7 +66,7 @@ export function registerRun(program: Command, io: CliIo): void {
     )
     .addHelpText(
       "after",
-      "\nExample: emu run -- npm test\nThe child gets EMU_<PORT>_URL and EMU_<PORT>_PORT for every profile port; emu exits with its code.",
+      "\nExample: emu run -- npm test\nThe child gets EMU_<PORT>_URL and EMU_<PORT>_PORT for every profile port and, when this run\nstarted the stack, each secret under its profile name; emu exits with the child's code.",
     )
     .action(async (command, options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
@@ -68,12 +74,15 @@ export function registerRun(program: Command, io: CliIo): void {
       const found = await findInstance(settings, options.name);
       let record: InstanceRecord;
       let started = false;
+      let secrets: Record<string, string> = {};
       if (
         found.alive && found.record &&
         (await runHealthChecks(profile.health, found.record.ports)).every((h) => h.ok)
       ) {
         record = found.record;
-        out.info(`reusing running instance ${options.name}`);
+        out.info(
+          `reusing running instance ${options.name} (its secrets are not known to this emu, so they are not passed on)`,
+        );
       } else {
         const result = await startInstance({
           settings,
@@ -88,10 +97,11 @@ export function registerRun(program: Command, io: CliIo): void {
         });
         record = result.record;
         started = !result.alreadyRunning;
+        secrets = result.secrets;
       }
       let code: number;
       try {
-        code = await runChild(command, childEnv(record), settings.cwd);
+        code = await runChild(command, childEnv(record, secrets), settings.cwd);
       } finally {
         if (started && !options.keep) {
           out.info(`stopping instance ${options.name}`);
