@@ -19,6 +19,7 @@ import { registerRun } from "./run_child.ts";
 import { registerStart } from "./start.ts";
 import { registerStatus } from "./status.ts";
 import { registerStop } from "./stop.ts";
+import { registerSuspend } from "./suspend.ts";
 
 /** Builds the `emu` command tree writing through `io`. */
 export function buildProgram(io: CliIo): Command {
@@ -62,6 +63,7 @@ export function buildProgram(io: CliIo): Command {
   registerStart(program, io);
   registerCapture(program, io);
   registerStop(program, io);
+  registerSuspend(program, io);
   registerStatus(program, io);
   registerReset(program, io);
   registerLogs(program, io);

@@ -71,6 +71,12 @@ export function registerStart(program: Command, io: CliIo): void {
     });
 }
 
+const BOOT_WORDS = {
+  resume: "resuming its snapshot",
+  suspend: "resuming its suspended state",
+  cold: "a cold boot",
+} as const;
+
 function report(out: Output, result: StartResult): void {
   const { record } = result;
   out.json({
@@ -82,9 +88,7 @@ function report(out: Output, result: StartResult): void {
   });
   const how = result.alreadyRunning
     ? "already running and healthy"
-    : `healthy after ${record.boot === "resume" ? "resuming its snapshot" : "a cold boot"} in ${
-      (result.bootMs / 1000).toFixed(1)
-    } s`;
+    : `healthy after ${BOOT_WORDS[record.boot]} in ${(result.bootMs / 1000).toFixed(1)} s`;
   const lines = [`instance ${record.name} is ${how}`];
   for (const [name, p] of Object.entries(record.ports)) {
     lines.push(`  ${name.padEnd(10)} http://127.0.0.1:${p.host}`);

@@ -56,6 +56,8 @@ export function registerStatus(program: Command, io: CliIo): void {
 function render(s: InstanceStatus): string {
   const state = s.state === "running"
     ? (s.healthy ? "running, healthy" : `running, NOT healthy (VM ${s.vm_status ?? "unreachable"})`)
+    : s.state === "suspended"
+    ? "suspended (the next `emu start` resumes it, data and secrets kept)"
     : s.state === "crashed"
     ? "CRASHED: its QEMU is gone (run `emu start` to restart it)"
     : "stopped";

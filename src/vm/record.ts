@@ -15,15 +15,20 @@ export interface RecordedPort {
 export interface InstanceRecord {
   schema: 1;
   name: string;
-  /** `starting` until healthy, `running`, `unhealthy` after a failed wait, `stopped`. */
-  state: "starting" | "running" | "unhealthy" | "stopped";
+  /**
+   * `starting` until healthy, `running`, `unhealthy` after a failed wait, `stopped`,
+   * `suspended` (RAM saved by `emu suspend`; the next start resumes it).
+   */
+  state: "starting" | "running" | "unhealthy" | "stopped" | "suspended";
   pid: number | null;
   qemu: string;
   ports: Record<string, RecordedPort>;
   sockets: { qmp: string; qga: string };
   image: { dir: string; name: string; version: string; sha256: string };
   snapshot: string | null;
-  boot: "cold" | "resume";
+  boot: "cold" | "resume" | "suspend";
+  /** The EMUCFG disk attached (a resume must attach the same one). */
+  runtime_iso?: string;
   profile: string | null;
   started_at: string | null;
   healthy_at: string | null;

@@ -26,7 +26,8 @@ import { createOverlay } from "./overlay.ts";
 import { type InstanceRecord, writeRecord } from "./record.ts";
 import { generateSecrets, keyValueLines } from "./secrets.ts";
 import { serialTail } from "./serial.ts";
-import { markSnapshotBad } from "./snapshot.ts";
+import { markSnapshotBad, readSnapshot, snapshotMismatches } from "./snapshot.ts";
+import { suspendDir } from "./suspend.ts";
 import { type RunPaths, vmSpec } from "./spec.ts";
 import { stopInstance } from "./stop.ts";
 
@@ -186,6 +187,16 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
   const ctx: BootContext = { options, profile, image, probe, ports, paths, progress };
 
   let fallback: string | null = null;
+  if (current.record?.state === "suspended" && !options.cold) {
+    try {
+      const resumed = await resumeSuspended(ctx, current.record);
+      if (resumed !== null) return resumed;
+    } catch (err) {
+      if (!(err instanceof ResumeFailed)) throw err;
+      fallback = err.message;
+      progress(`${err.message}; starting fresh from the snapshot`);
+    }
+  }
   if (!options.cold && probe.snapshots.supported) {
     try {
       const snapshot = await captureSnapshot({
@@ -241,8 +252,9 @@ function runPaths(ctx: BootContext, runtimeIso: string, incoming: boolean): RunP
 function newRecord(
   ctx: BootContext,
   pid: number,
-  boot: "cold" | "resume",
+  boot: "cold" | "resume" | "suspend",
   snapshot: string | null,
+  runtimeIso: string,
 ): InstanceRecord {
   return {
     schema: 1,
@@ -260,6 +272,7 @@ function newRecord(
     },
     snapshot,
     boot,
+    runtime_iso: runtimeIso,
     profile: ctx.options.profilePath,
     started_at: new Date().toISOString(),
     healthy_at: null,
@@ -285,7 +298,10 @@ async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult
   let loaded = false;
   try {
     pid = await launch(ctx.probe.qemu.path, spec);
-    await writeRecord(paths.record, newRecord(ctx, pid, "resume", snapshot.meta.fingerprint));
+    await writeRecord(
+      paths.record,
+      newRecord(ctx, pid, "resume", snapshot.meta.fingerprint, spec.runtimeIso),
+    );
     const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
     try {
       await loadState(qmp, join(snapshot.dir, SNAPSHOT_FILES.state), {
@@ -307,7 +323,7 @@ async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult
       signal: options.signal,
       onWaiting: progress,
     });
-    const record = newRecord(ctx, pid, "resume", snapshot.meta.fingerprint);
+    const record = newRecord(ctx, pid, "resume", snapshot.meta.fingerprint, spec.runtimeIso);
     record.state = "running";
     record.healthy_at = new Date().toISOString();
     await writeRecord(paths.record, record);
@@ -415,7 +431,7 @@ async function coldBoot(ctx: BootContext): Promise<Omit<StartResult, "fallback">
   );
   const started = performance.now();
   const pid = await launch(probe.qemu.path, spec);
-  const record = newRecord(ctx, pid, "cold", null);
+  const record = newRecord(ctx, pid, "cold", null, paths.runtimeIso);
   await writeRecord(paths.record, record);
   const timeoutMs = options.healthTimeoutMs ?? 300_000;
   try {
@@ -486,5 +502,86 @@ async function interruptedResume(qmpSocket: string): Promise<boolean> {
     }
   } catch {
     return false;
+  }
+}
+
+/**
+ * Resumes the state `emu suspend` saved, on the instance's own run disk, without
+ * rotation (the secrets are the user's). Returns `null` when there is no usable suspended
+ * state; the state is deleted either way, since the disk moves on from here.
+ */
+async function resumeSuspended(
+  ctx: BootContext,
+  previous: InstanceRecord,
+): Promise<StartResult | null> {
+  const { paths, profile, progress, options } = ctx;
+  const dir = suspendDir(paths.dir);
+  const meta = await readSnapshot(dir);
+  const runtimeIso = previous.runtime_iso ?? paths.runtimeIso;
+  const spec = vmSpec(profile, ctx.image, ctx.probe, runPaths(ctx, runtimeIso, true));
+  if (meta === null || !(await Deno.stat(paths.runDisk).then(() => true, () => false))) return null;
+  const mismatches = snapshotMismatches(meta, {
+    qemuVersion: ctx.probe.qemu.versionText,
+    imageSha256: ctx.image.sha256,
+    imageVersion: ctx.image.version,
+    spec,
+  });
+  if (mismatches.length > 0) {
+    await Deno.remove(dir, { recursive: true });
+    throw new ResumeFailed(
+      `the suspended state no longer matches this host (${mismatches.join("; ")})`,
+    );
+  }
+  await Deno.writeTextFile(paths.serialLog, "");
+  const started = performance.now();
+  let pid = 0;
+  try {
+    pid = await launch(ctx.probe.qemu.path, spec);
+    await writeRecord(paths.record, newRecord(ctx, pid, "suspend", previous.snapshot, runtimeIso));
+    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
+    try {
+      await loadState(qmp, join(dir, meta.state.file), {
+        channels: Math.max(1, Math.min(profile.vm.cpus, 4)),
+        timeoutMs: 120_000,
+      });
+    } finally {
+      await qmp.close();
+    }
+    await Deno.remove(dir, { recursive: true });
+    progress(
+      `resumed the suspended state in ${
+        ((performance.now() - started) / 1000).toFixed(2)
+      } s (secrets kept)`,
+    );
+    await settleGuest({ ...ctx, options: { ...options, noRotation: true } }, true);
+    const health = await waitHealthy(profile.health, ctx.ports, {
+      timeoutMs: options.healthTimeoutMs ?? 300_000,
+      signal: options.signal,
+      onWaiting: progress,
+    });
+    const record = newRecord(ctx, pid, "suspend", previous.snapshot, runtimeIso);
+    record.state = "running";
+    record.healthy_at = new Date().toISOString();
+    await writeRecord(paths.record, record);
+    return {
+      record,
+      alreadyRunning: false,
+      health,
+      bootMs: Math.round(performance.now() - started),
+      secrets: {},
+      fallback: null,
+    };
+  } catch (err) {
+    if (pid && processExists(pid)) {
+      Deno.kill(pid, "SIGKILL");
+      for (let i = 0; i < 100 && processExists(pid); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    await clearRuntimeFiles(paths);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw new ResumeFailed(
+      `could not resume the suspended state (${(err as Error).message.split("\n")[0]})`,
+    );
   }
 }

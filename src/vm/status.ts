@@ -12,8 +12,8 @@ import type { FoundInstance } from "./instance.ts";
 /** One instance's status. */
 export interface InstanceStatus {
   name: string;
-  /** `running`; `stopped`; `crashed` when the record says running but QEMU is gone. */
-  state: "running" | "stopped" | "crashed";
+  /** `running`; `stopped`; `suspended`; `crashed` when the record says running but QEMU is gone. */
+  state: "running" | "stopped" | "suspended" | "crashed";
   healthy: boolean;
   pid: number | null;
   /** QMP `query-status` (`running`, `paused`, …), or null when unreachable. */
@@ -21,7 +21,7 @@ export interface InstanceStatus {
   health: HealthResult[];
   ports: Record<string, { guest: number; host: number; url: string }>;
   uptime_s: number | null;
-  boot: "cold" | "resume" | null;
+  boot: "cold" | "resume" | "suspend" | null;
   image: { name: string; version: string; sha256: string } | null;
   snapshot: string | null;
   started_at: string | null;
@@ -54,7 +54,13 @@ export async function instanceStatus(
     const checks = profile.health.filter((c) => record?.ports[c.port] !== undefined);
     health = await runHealthChecks(checks, record!.ports);
   }
-  const state = alive ? "running" : record && record.state !== "stopped" ? "crashed" : "stopped";
+  const state = alive
+    ? "running"
+    : record?.state === "suspended"
+    ? "suspended"
+    : record && record.state !== "stopped"
+    ? "crashed"
+    : "stopped";
   const started = record?.started_at ? Date.parse(record.started_at) : null;
   return {
     name: found.name,

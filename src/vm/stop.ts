@@ -55,6 +55,10 @@ export async function stopInstance(options: StopOptions): Promise<StopResult> {
   try {
     const { record, alive } = await findInstance(settings, name);
     if (record === null) return { wasRunning: false, method: "not-started", ms: 0 };
+    // A suspended instance has no process; stopping it must not forget its saved state.
+    if (record.state === "suspended" && !alive) {
+      return { wasRunning: false, method: "already-exited", ms: 0 };
+    }
     let method: "powerdown" | "sigterm" | "sigkill" | "already-exited" = "already-exited";
     if (alive && record.pid) {
       const pid = record.pid;

@@ -172,3 +172,53 @@ Deno.test("snapshot: the guest clock is set to host time on resume", () =>
     const drift = Math.abs(Number(r.stdout.trim()) - Date.now() / 1000);
     assert.ok(drift <= 2, `guest clock is ${drift.toFixed(1)} s off`);
   }));
+
+Deno.test("suspend: a file on disk and a file in RAM survive suspend → stop → start; secrets kept; reset is pristine", () =>
+  withVmEnv(async (vm) => {
+    const port = freePort();
+    assert.equal((await vm.emu(["start", "--port", `http=${port}`])).code, 0);
+    const secret = await secretHash(port);
+    assert.equal(
+      (await vm.emu([
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "echo on-disk > /data/file; echo in-ram > /run/marker",
+      ])).code,
+      0,
+    );
+    const suspend = await vm.emu(["suspend"]);
+    assert.equal(suspend.code, 0, suspend.stderr);
+    assert.match(
+      suspend.stdout,
+      /^instance default suspended in \d+\.\d s; `emu start` resumes it\n$/,
+    );
+    assert.deepEqual(await qemuProcessesWith(vm.dir), [], "suspend stops the VM");
+    const status = await vm.emu(["status"]);
+    assert.equal(status.code, 1);
+    assert.match(
+      status.stdout,
+      /^default: suspended \(the next `emu start` resumes it, data and secrets kept\)\n/,
+    );
+    assert.match((await vm.emu(["stop"])).stdout, /was not running/);
+
+    const start = await vm.emu(["start", "--json", "--port", `http=${port}`]);
+    assert.equal(start.code, 0, start.stderr);
+    assert.equal(JSON.parse(start.stdout).boot, "suspend");
+    assert.match(start.stderr, /resumed the suspended state in \d+\.\d+ s \(secrets kept\)/);
+    const files = await vm.emu(["exec", "--", "cat", "/data/file", "/run/marker"]);
+    assert.equal(files.stdout, "on-disk\nin-ram\n");
+    assert.equal(await secretHash(port), secret, "secrets kept");
+
+    assert.equal((await vm.emu(["reset"])).code, 0);
+    assert.equal((await vm.emu(["start", "--port", `http=${port}`])).code, 0);
+    const pristine = await vm.emu([
+      "exec",
+      "--",
+      "sh",
+      "-c",
+      "ls /data/file /run/marker 2>&1; true",
+    ]);
+    assert.match(pristine.stdout, /No such file or directory/);
+  }));
