@@ -102,3 +102,22 @@ export function processExists(pid: number): boolean {
     return false;
   }
 }
+
+/** Waits up to `ms` for `pid` to exit; true if it did. */
+export async function waitForExit(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (processExists(pid)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+/** Kills `pid` with SIGKILL if it is alive, and waits (up to 2 s) until it is gone. */
+export async function killAndWait(pid: number): Promise<void> {
+  if (!processExists(pid)) return;
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch { /* exited meanwhile */ }
+  await waitForExit(pid, 2000);
+}

@@ -13,18 +13,17 @@ import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
 import { writeIsoFile } from "../iso/mod.ts";
-import { QmpClient } from "../protocol/mod.ts";
-import { topologyHash } from "../qemu/argv.ts";
-import { processExists } from "../qemu/process.ts";
+import { killAndWait, processExists } from "../qemu/process.ts";
 import type { ProbeResult } from "../qemu/probe.ts";
 import { launch, waitReady } from "./boot.ts";
 import { InstanceLock } from "./lock.ts";
-import { saveState } from "./migration.ts";
+import { saveToFileAndQuit } from "./migration.ts";
 import { serialTail } from "./serial.ts";
 import { createOverlay } from "./overlay.ts";
 import { freePort } from "./ports.ts";
 import {
   imageSnapshotsDir,
+  newSnapshotMeta,
   readSnapshot,
   snapshotFingerprint,
   type SnapshotMeta,
@@ -179,42 +178,23 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
     });
     progress("saving RAM and device state");
     const saveStarted = performance.now();
-    const qmp = await QmpClient.connect(run.qmpSocket);
-    try {
-      await saveState(qmp, join(staging, SNAPSHOT_FILES.state), {
+    const stateInfo = await saveToFileAndQuit(
+      run.qmpSocket,
+      pid,
+      join(staging, SNAPSHOT_FILES.state),
+      {
         channels: Math.max(1, Math.min(profile.vm.cpus, 4)),
-      });
-      await qmp.quit().catch(() => {});
-    } finally {
-      await qmp.close();
-    }
-    for (let i = 0; i < 200 && processExists(pid); i++) await new Promise((r) => setTimeout(r, 25));
-    const state = join(staging, SNAPSHOT_FILES.state);
-    const file = await Deno.open(state, { read: true, write: true });
-    await file.sync();
-    file.close();
-    const info = await Deno.stat(state);
-    const meta: SnapshotMeta = {
-      schema: 1,
-      fingerprint: location.fingerprint,
-      created_at: new Date().toISOString(),
-      qemu_version: probe.qemu.versionText,
-      machine: spec.machine,
-      accel: spec.accel,
-      cpu: spec.cpu,
-      memory_mib: spec.memoryMib,
-      cpus: spec.cpus,
-      topology_hash: topologyHash(spec),
-      image_sha256: image.sha256,
-      image_version: image.version,
-      state: {
-        file: SNAPSHOT_FILES.state,
-        logical_bytes: info.size,
-        allocated_bytes: (info.blocks ?? 0) * 512,
       },
-      capture_ms: Math.round(performance.now() - saveStarted),
-      bad: null,
-    };
+    );
+    const meta = newSnapshotMeta({
+      fingerprint: location.fingerprint,
+      qemuVersion: probe.qemu.versionText,
+      image,
+      spec,
+      stateFile: SNAPSHOT_FILES.state,
+      state: stateInfo,
+      ms: Math.round(performance.now() - saveStarted),
+    });
     await Deno.chmod(run.disk, 0o444);
     await Deno.remove(run.pidFile).catch(() => {});
     await writeSnapshotMeta(staging, meta);
@@ -231,7 +211,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
     return { dir: location.dir, meta, reused: false };
   } catch (err) {
     const tail = await serialTail(run.serialLog, 15);
-    if (pid && processExists(pid)) Deno.kill(pid, "SIGKILL");
+    if (pid) await killAndWait(pid);
     for (const p of [run.qmpSocket, run.qgaSocket]) await Deno.remove(p).catch(() => {});
     await Deno.remove(staging, { recursive: true }).catch(() => {});
     if (

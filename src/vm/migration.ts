@@ -6,7 +6,8 @@
  * @module
  */
 import { EmuError } from "../errors.ts";
-import type { QmpClient } from "../protocol/mod.ts";
+import { QmpClient } from "../protocol/mod.ts";
+import { waitForExit } from "../qemu/process.ts";
 import { sleep } from "../protocol/unix_socket.ts";
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
@@ -86,4 +87,39 @@ export async function loadState(
   await qmp.migrateIncoming(`file:${file}`, { exitOnError: false });
   await waitMigration(qmp, "load the snapshot", options.timeoutMs ?? 600_000, event);
   await qmp.cont();
+}
+
+/** Sizes of a saved state file. */
+export interface StateFileInfo {
+  logical_bytes: number;
+  allocated_bytes: number;
+}
+
+/**
+ * Saves the VM behind `qmpSocket` to `file`, quits QEMU (pid `pid`) and waits for it,
+ * then fsyncs the file. Returns its logical and allocated size (mapped-ram files are
+ * sparse).
+ */
+export async function saveToFileAndQuit(
+  qmpSocket: string,
+  pid: number,
+  file: string,
+  options: { channels: number },
+): Promise<StateFileInfo> {
+  const qmp = await QmpClient.connect(qmpSocket, { timeoutMs: 10_000 });
+  try {
+    await saveState(qmp, file, { channels: options.channels });
+    await qmp.quit().catch(() => {});
+  } finally {
+    await qmp.close();
+  }
+  await waitForExit(pid, 5000);
+  const handle = await Deno.open(file, { read: true, write: true });
+  try {
+    await handle.sync();
+  } finally {
+    handle.close();
+  }
+  const info = await Deno.stat(file);
+  return { logical_bytes: info.size, allocated_bytes: (info.blocks ?? 0) * 512 };
 }

@@ -116,3 +116,32 @@ export function snapshotMismatches(
   check("device topology", meta.topology_hash.slice(0, 12), topologyHash(now.spec).slice(0, 12));
   return out;
 }
+
+/** Builds the metadata of a state just saved for `spec`. */
+export function newSnapshotMeta(fields: {
+  fingerprint: string;
+  qemuVersion: string;
+  image: ImageInfo;
+  spec: VmSpec;
+  stateFile: string;
+  state: { logical_bytes: number; allocated_bytes: number };
+  ms: number;
+}): SnapshotMeta {
+  return {
+    schema: 1,
+    fingerprint: fields.fingerprint,
+    created_at: new Date().toISOString(),
+    qemu_version: fields.qemuVersion,
+    machine: fields.spec.machine,
+    accel: fields.spec.accel,
+    cpu: fields.spec.cpu,
+    memory_mib: fields.spec.memoryMib,
+    cpus: fields.spec.cpus,
+    topology_hash: topologyHash(fields.spec),
+    image_sha256: fields.image.sha256,
+    image_version: fields.image.version,
+    state: { file: fields.stateFile, ...fields.state },
+    capture_ms: fields.ms,
+    bad: null,
+  };
+}

@@ -12,7 +12,7 @@ import type { Settings } from "../config/settings.ts";
 import { CommandError, EmuError } from "../errors.ts";
 import { writeIsoFile } from "../iso/mod.ts";
 import { QgaClient, QmpClient } from "../protocol/mod.ts";
-import { processExists } from "../qemu/process.ts";
+import { killAndWait } from "../qemu/process.ts";
 import { probeHost, type ProbeResult } from "../qemu/probe.ts";
 import { launch, waitReady } from "./boot.ts";
 import { captureSnapshot, type Snapshot, SNAPSHOT_FILES } from "./capture.ts";
@@ -137,10 +137,7 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
     progress(
       `instance ${name}: an interrupted start left QEMU (pid ${current.record.pid}) waiting; restarting`,
     );
-    Deno.kill(current.record.pid!, "SIGKILL");
-    for (let i = 0; i < 100 && processExists(current.record.pid!); i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await killAndWait(current.record.pid!);
   } else if (current.alive && current.record) {
     const record = current.record;
     let health = await runHealthChecks(profile.health, record.ports);
@@ -336,12 +333,7 @@ async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult
       fallback: null,
     };
   } catch (err) {
-    if (pid && processExists(pid)) {
-      Deno.kill(pid, "SIGKILL");
-      for (let i = 0; i < 100 && processExists(pid); i++) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
+    if (pid) await killAndWait(pid);
     await clearRuntimeFiles(paths);
     if (!loaded) await markSnapshotBad(snapshot.dir, (err as Error).message);
     throw new ResumeFailed(
@@ -572,12 +564,7 @@ async function resumeSuspended(
       fallback: null,
     };
   } catch (err) {
-    if (pid && processExists(pid)) {
-      Deno.kill(pid, "SIGKILL");
-      for (let i = 0; i < 100 && processExists(pid); i++) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
+    if (pid) await killAndWait(pid);
     await clearRuntimeFiles(paths);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw new ResumeFailed(

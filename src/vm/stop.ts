@@ -7,8 +7,7 @@
  */
 import type { Settings } from "../config/settings.ts";
 import { QmpClient } from "../protocol/mod.ts";
-import { sleep } from "../protocol/unix_socket.ts";
-import { processExists } from "../qemu/process.ts";
+import { waitForExit } from "../qemu/process.ts";
 import { clearRuntimeFiles, findInstance } from "./instance.ts";
 import { InstanceLock } from "./lock.ts";
 import { writeRecord } from "./record.ts";
@@ -31,15 +30,6 @@ export interface StopResult {
   wasRunning: boolean;
   method: "powerdown" | "sigterm" | "sigkill" | "already-exited" | "not-started";
   ms: number;
-}
-
-async function waitExit(pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (!processExists(pid)) return true;
-    await sleep(50);
-  }
-  return !processExists(pid);
 }
 
 /** Stops instance `name` (a stopped or missing instance is fine: nothing to do). */
@@ -71,7 +61,7 @@ export async function stopInstance(options: StopOptions): Promise<StopResult> {
           } finally {
             await qmp.close();
           }
-          if (await waitExit(pid, options.powerdownTimeoutMs ?? 30_000)) method = "powerdown";
+          if (await waitForExit(pid, options.powerdownTimeoutMs ?? 30_000)) method = "powerdown";
         } catch (err) {
           progress(`QMP unavailable (${(err as Error).message}); terminating QEMU`);
         }
@@ -80,11 +70,11 @@ export async function stopInstance(options: StopOptions): Promise<StopResult> {
         progress("sending SIGTERM to QEMU");
         Deno.kill(pid, "SIGTERM");
         method = "sigterm";
-        if (!(await waitExit(pid, 10_000))) {
+        if (!(await waitForExit(pid, 10_000))) {
           progress("QEMU ignored SIGTERM; sending SIGKILL");
           Deno.kill(pid, "SIGKILL");
           method = "sigkill";
-          await waitExit(pid, 10_000);
+          await waitForExit(pid, 10_000);
         }
       }
     }

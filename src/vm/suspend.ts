@@ -10,16 +10,13 @@ import { join } from "node:path";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
-import { QmpClient } from "../protocol/mod.ts";
-import { topologyHash } from "../qemu/argv.ts";
-import { processExists } from "../qemu/process.ts";
 import { probeHost } from "../qemu/probe.ts";
 import { resolveImage } from "./image_source.ts";
 import { clearRuntimeFiles, findInstance } from "./instance.ts";
 import { InstanceLock } from "./lock.ts";
-import { saveState } from "./migration.ts";
+import { saveToFileAndQuit } from "./migration.ts";
 import { writeRecord } from "./record.ts";
-import { readSnapshot, type SnapshotMeta, writeSnapshotMeta } from "./snapshot.ts";
+import { newSnapshotMeta, readSnapshot, type SnapshotMeta, writeSnapshotMeta } from "./snapshot.ts";
 import { vmSpec } from "./spec.ts";
 
 /** The directory of an instance's suspended state. */
@@ -77,43 +74,23 @@ export async function suspendInstance(
   const started = performance.now();
   try {
     progress("saving RAM and device state");
-    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
-    try {
-      await saveState(qmp, join(staging, "state.raw"), {
+    const stateInfo = await saveToFileAndQuit(
+      paths.qmpSocket,
+      record.pid,
+      join(staging, "state.raw"),
+      {
         channels: Math.max(1, Math.min(profile.vm.cpus, 4)),
-      });
-      await qmp.quit().catch(() => {});
-    } finally {
-      await qmp.close();
-    }
-    for (let i = 0; i < 200 && processExists(record.pid); i++) {
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    const file = await Deno.open(join(staging, "state.raw"), { read: true, write: true });
-    await file.sync();
-    file.close();
-    const info = await Deno.stat(join(staging, "state.raw"));
-    const meta: SnapshotMeta = {
-      schema: 1,
-      fingerprint: "suspend",
-      created_at: new Date().toISOString(),
-      qemu_version: probe.qemu.versionText,
-      machine: spec.machine,
-      accel: spec.accel,
-      cpu: spec.cpu,
-      memory_mib: spec.memoryMib,
-      cpus: spec.cpus,
-      topology_hash: topologyHash(spec),
-      image_sha256: image.sha256,
-      image_version: image.version,
-      state: {
-        file: "state.raw",
-        logical_bytes: info.size,
-        allocated_bytes: (info.blocks ?? 0) * 512,
       },
-      capture_ms: Math.round(performance.now() - started),
-      bad: null,
-    };
+    );
+    const meta = newSnapshotMeta({
+      fingerprint: "suspend",
+      qemuVersion: probe.qemu.versionText,
+      image,
+      spec,
+      stateFile: "state.raw",
+      state: stateInfo,
+      ms: Math.round(performance.now() - started),
+    });
     await writeSnapshotMeta(staging, meta);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     await Deno.rename(staging, dir);
