@@ -280,7 +280,7 @@ function newRecord(
 
 /** Resume from `snapshot` (SPEC §7 steps 3–6). Failures become {@linkcode ResumeFailed}. */
 async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult> {
-  const { paths, profile, progress, options } = ctx;
+  const { paths, profile, progress } = ctx;
   await Deno.remove(paths.runDisk).catch(() => {});
   await createOverlay(ctx.probe.qemu.img, join(snapshot.dir, SNAPSHOT_FILES.disk), paths.runDisk);
   await Deno.writeTextFile(paths.serialLog, "");
@@ -315,23 +315,12 @@ async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult
       } s`,
     );
     const secrets = await settleGuest(ctx, true);
-    const health = await waitHealthy(profile.health, ctx.ports, {
-      timeoutMs: options.healthTimeoutMs ?? 300_000,
-      signal: options.signal,
-      onWaiting: progress,
-    });
-    const record = newRecord(ctx, pid, "resume", snapshot.meta.fingerprint, spec.runtimeIso);
-    record.state = "running";
-    record.healthy_at = new Date().toISOString();
-    await writeRecord(paths.record, record);
-    return {
-      record,
-      alreadyRunning: false,
-      health,
-      bootMs: Math.round(performance.now() - started),
+    return await becomeHealthy(
+      ctx,
+      newRecord(ctx, pid, "resume", snapshot.meta.fingerprint, spec.runtimeIso),
+      started,
       secrets,
-      fallback: null,
-    };
+    );
   } catch (err) {
     if (pid) await killAndWait(pid);
     await clearRuntimeFiles(paths);
@@ -546,23 +535,12 @@ async function resumeSuspended(
       } s (secrets kept)`,
     );
     await settleGuest({ ...ctx, options: { ...options, noRotation: true } }, true);
-    const health = await waitHealthy(profile.health, ctx.ports, {
-      timeoutMs: options.healthTimeoutMs ?? 300_000,
-      signal: options.signal,
-      onWaiting: progress,
-    });
-    const record = newRecord(ctx, pid, "suspend", previous.snapshot, runtimeIso);
-    record.state = "running";
-    record.healthy_at = new Date().toISOString();
-    await writeRecord(paths.record, record);
-    return {
-      record,
-      alreadyRunning: false,
-      health,
-      bootMs: Math.round(performance.now() - started),
-      secrets: {},
-      fallback: null,
-    };
+    return await becomeHealthy(
+      ctx,
+      newRecord(ctx, pid, "suspend", previous.snapshot, runtimeIso),
+      started,
+      {},
+    );
   } catch (err) {
     if (pid) await killAndWait(pid);
     await clearRuntimeFiles(paths);
@@ -571,4 +549,30 @@ async function resumeSuspended(
       `could not resume the suspended state (${(err as Error).message.split("\n")[0]})`,
     );
   }
+}
+
+/** Waits for every health check, then records the instance as running. */
+async function becomeHealthy(
+  ctx: BootContext,
+  record: InstanceRecord,
+  started: number,
+  secrets: Record<string, string>,
+): Promise<StartResult> {
+  const { options } = ctx;
+  const health = await waitHealthy(ctx.profile.health, ctx.ports, {
+    timeoutMs: options.healthTimeoutMs ?? 300_000,
+    signal: options.signal,
+    onWaiting: ctx.progress,
+  });
+  record.state = "running";
+  record.healthy_at = new Date().toISOString();
+  await writeRecord(ctx.paths.record, record);
+  return {
+    record,
+    alreadyRunning: false,
+    health,
+    bootMs: Math.round(performance.now() - started),
+    secrets,
+    fallback: null,
+  };
 }
