@@ -24,6 +24,12 @@ export type EmuErrorCode =
   | "iso_invalid_input"
   | "iso_too_large"
   | "image_invalid"
+  | "manifest_invalid"
+  | "manifest_too_large"
+  | "emu_too_old"
+  | "release_not_found"
+  | "checksums_invalid"
+  | "signature_invalid"
   | "image_unavailable"
   // instances
   | "instance_busy"
