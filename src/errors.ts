@@ -30,6 +30,8 @@ export type EmuErrorCode =
   | "release_not_found"
   | "checksums_invalid"
   | "signature_invalid"
+  | "download_failed"
+  | "checksum_mismatch"
   | "image_unavailable"
   // instances
   | "instance_busy"
