@@ -1,0 +1,85 @@
+/**
+ * Pulling a ~400 MB zstd image from a loopback HTTP server (python3 -m http.server, a
+ * separate process): emu's download pipeline (hash + zstd + write + fsync + rename) vs
+ * `curl -s URL | zstd -d | tee FILE | sha256sum`, same run. Each emu iteration is its own
+ * process so its peak RSS (VmHWM) can be read; it is printed per run.
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+
+const dir = await Deno.makeTempDir({ prefix: "emu-dl-bench-" });
+const raw = join(dir, "stack.qcow2");
+{
+  // 400 MiB shaped like a disk image: runs of random data and of zeros.
+  using f = await Deno.open(raw, { write: true, create: true });
+  const block = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < 400; i++) {
+    if (i % 3 === 0) block.fill(0);
+    else {for (let j = 0; j < block.length; j += 65536) {
+        crypto.getRandomValues(block.subarray(j, j + 65536));
+      }}
+    await f.write(block);
+  }
+}
+const zst = await new Deno.Command("zstd", {
+  args: ["-q", "-1", "-T0", raw, "-o", join(dir, "stack.qcow2.zst")],
+}).output();
+if (!zst.success) throw new Error("zstd failed");
+await Deno.remove(raw);
+const published = await Deno.readFile(join(dir, "stack.qcow2.zst"));
+const sha256 = createHash("sha256").update(published).digest("hex");
+const port = 28000 + Math.floor(Math.random() * 1000);
+const server = new Deno.Command("python3", {
+  args: ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir],
+  stdout: "null",
+  stderr: "null",
+}).spawn();
+for (let i = 0; i < 100; i++) {
+  const ok = await fetch(`http://127.0.0.1:${port}/`).then(
+    (r) => (r.body?.cancel(), true),
+    () => false,
+  );
+  if (ok) break;
+  await new Promise((r) => setTimeout(r, 50));
+}
+const url = `http://127.0.0.1:${port}/stack.qcow2.zst`;
+console.log(`published: ${(published.length / 2 ** 20).toFixed(0)} MiB zstd → 400 MiB`);
+globalThis.addEventListener("unload", () => {
+  try {
+    server.kill("SIGKILL");
+  } catch { /* gone */ }
+  Deno.removeSync(dir, { recursive: true });
+});
+
+const DOWNLOAD = new URL("../../src/artifact/download.ts", import.meta.url).href;
+const options = { group: "pull ~400 MiB zstd image over loopback", n: 3, warmup: 1 };
+
+Deno.bench("curl | zstd -d | tee FILE | sha256sum", { ...options, baseline: true }, async () => {
+  const out = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `curl -s ${url} | zstd -dc | tee ${join(dir, "shell.qcow2")} | sha256sum > /dev/null`,
+    ],
+  }).output();
+  if (!out.success) throw new Error("pipeline failed");
+});
+
+Deno.bench("emu download (one process per run)", options, async () => {
+  const script = `
+    import { download } from ${JSON.stringify(DOWNLOAD)};
+    await download({ url: ${JSON.stringify(url)}, dest: ${
+    JSON.stringify(join(dir, "emu.qcow2"))
+  }, partDir: ${JSON.stringify(join(dir, "dl"))}, partId: "s", sha256: ${
+    JSON.stringify(sha256)
+  }, zstd: true });
+    console.log(/VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))[1]);
+  `;
+  const out = await new Deno.Command(Deno.execPath(), { args: ["eval", script], stderr: "inherit" })
+    .output();
+  if (!out.success) throw new Error("emu download failed");
+  console.log(
+    `emu download peak RSS: ${
+      (Number(new TextDecoder().decode(out.stdout).trim()) / 1024).toFixed(0)
+    } MiB`,
+  );
+});
