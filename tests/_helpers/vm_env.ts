@@ -50,6 +50,11 @@ export async function qemuProcessesWith(needle: string): Promise<number[]> {
 export async function withVmEnv(fn: (vm: VmEnv) => Promise<void>): Promise<void> {
   if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
   if (!await requireTool("qemu-ga", "qemu-guest-agent (bookworm-backports)", ["--version"])) return;
+  if (
+    !await requireTool("apt-get", "apt (the fixture guest is built from Debian packages)", [
+      "--version",
+    ])
+  ) return;
   const fixture = await ensureFastFixture({ log: () => {} });
   const dir = await Deno.makeTempDir({ prefix: "emu-vm-" });
   const vm: VmEnv = {

@@ -29,6 +29,11 @@ function freePort(): number {
 Deno.test("fast fixture: boots under TCG to healthy, reads EMUCFG, rotates, powers off gracefully", async () => {
   if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
   if (!await requireTool("qemu-ga", "qemu-guest-agent (bookworm-backports)", ["--version"])) return;
+  if (
+    !await requireTool("apt-get", "apt (the fixture guest is built from Debian packages)", [
+      "--version",
+    ])
+  ) return;
   const fixture = await ensureFastFixture({ log: () => {} });
   const image = JSON.parse(await Deno.readTextFile(join(fixture.dir, "image.json")));
   const dir = await Deno.makeTempDir({ prefix: "emu-fixture-" });
