@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import { compareBytes, SECTOR, sectorsFor, ucs2 } from "./_encode.ts";
 import {
   pathTable,
@@ -30,7 +31,6 @@ import {
   baseLength,
   CE_LENGTH,
   ceEntry,
-  concat,
   encodeRecord,
   erEntry,
   FLAG_DIRECTORY,
@@ -223,7 +223,7 @@ export function planIso(root: DirNode, options: PlanOptions): IsoPlan {
     for (const record of dir.records) {
       if ((at % SECTOR) + record.length > SECTOR) at += SECTOR - (at % SECTOR);
       const [extent, size] = extentOf(record.target, dir, fileSectors);
-      const systemUse = record.continuation === null ? concat(record.inline) : concat([
+      const systemUse = record.continuation === null ? concatBytes(record.inline) : concatBytes([
         ...record.inline,
         ceEntry(
           record.continuation.block,
@@ -360,7 +360,7 @@ function pendingRecord(
     : { inline: [], continued: [] };
   const continuation = split.continued.length === 0
     ? null
-    : { bytes: concat(split.continued), block: 0, offset: 0 };
+    : { bytes: concatBytes(split.continued), block: 0, offset: 0 };
   const systemUse = split.inline.reduce((n, e) => n + e.length, 0) + (continuation ? CE_LENGTH : 0);
   let length = baseLength(identifier.length) + systemUse;
   if (length % 2 === 1) length++;

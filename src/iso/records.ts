@@ -154,14 +154,3 @@ export function splitSystemUse(identifierLength: number, entries: Uint8Array[]):
   }
   return { inline, continued: entries.slice(i) };
 }
-
-/** Concatenates byte arrays. */
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 
 /** Default cap on one message, as qemu-ga caps its input (64 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -82,7 +83,7 @@ export class MessageDecoder {
   }
 
   #line(out: Decoded[]): void {
-    const line = this.#parts.length === 1 ? this.#parts[0] : concat(this.#parts, this.#size);
+    const line = this.#parts.length === 1 ? this.#parts[0] : concatBytes(this.#parts);
     this.#parts = [];
     this.#size = 0;
     const brace = line.indexOf(OPEN_BRACE);
@@ -107,14 +108,4 @@ export class MessageDecoder {
     }
     out.push({ kind: "message", value: value as Record<string, unknown> });
   }
-}
-
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -17,7 +17,7 @@ import { killAndWait, processExists } from "../qemu/process.ts";
 import type { ProbeResult } from "../qemu/probe.ts";
 import { launch, waitReady } from "./boot.ts";
 import { InstanceLock } from "./lock.ts";
-import { saveToFileAndQuit } from "./migration.ts";
+import { migrationChannels, saveToFileAndQuit } from "./migration.ts";
 import { serialTail } from "./serial.ts";
 import { createOverlay } from "./overlay.ts";
 import { freePort } from "./ports.ts";
@@ -183,7 +183,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
       pid,
       join(staging, SNAPSHOT_FILES.state),
       {
-        channels: Math.max(1, Math.min(profile.vm.cpus, 4)),
+        channels: migrationChannels(profile.vm.cpus),
       },
     );
     const meta = newSnapshotMeta({

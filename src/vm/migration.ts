@@ -12,6 +12,11 @@ import { sleep } from "../protocol/unix_socket.ts";
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
+/** multifd channels for a guest: one per vCPU, at most 4 (both sides must agree). */
+export function migrationChannels(cpus: number): number {
+  return Math.max(1, Math.min(cpus, 4));
+}
+
 /** Capabilities and parameters both sides must agree on. */
 async function configure(qmp: QmpClient, channels: number, outgoing: boolean): Promise<void> {
   await qmp.migrateSetCapabilities({ "mapped-ram": true, multifd: true, events: true });

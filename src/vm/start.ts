@@ -21,7 +21,7 @@ import { resolveImage } from "./image_source.ts";
 import { clearRuntimeFiles, findInstance } from "./instance.ts";
 import { InstanceLock } from "./lock.ts";
 import { assertPortsFree } from "./ports.ts";
-import { loadState } from "./migration.ts";
+import { loadState, migrationChannels } from "./migration.ts";
 import { createOverlay } from "./overlay.ts";
 import { type InstanceRecord, writeRecord } from "./record.ts";
 import { generateSecrets, keyValueLines } from "./secrets.ts";
@@ -302,7 +302,7 @@ async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult
     const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
     try {
       await loadState(qmp, join(snapshot.dir, SNAPSHOT_FILES.state), {
-        channels: Math.max(1, Math.min(profile.vm.cpus, 4)),
+        channels: migrationChannels(profile.vm.cpus),
         timeoutMs: 120_000,
       });
     } finally {
@@ -392,7 +392,7 @@ async function settleGuest(ctx: BootContext, resumed: boolean): Promise<Record<s
 }
 
 /** Cold boot: the image's own boot, on the instance's run disk. */
-async function coldBoot(ctx: BootContext): Promise<Omit<StartResult, "fallback">> {
+async function coldBoot(ctx: BootContext): Promise<StartResult> {
   const { paths, profile, progress, options, image, probe } = ctx;
   if (!(await Deno.stat(paths.runDisk).then(() => true, () => false))) {
     await createOverlay(probe.qemu.img, image.disk, paths.runDisk);
@@ -425,21 +425,13 @@ async function coldBoot(ctx: BootContext): Promise<Omit<StartResult, "fallback">
       onProgress: progress,
     });
     const secrets = await settleGuest(ctx, false);
-    const health = await waitHealthy(profile.health, ctx.ports, {
-      timeoutMs: Math.max(1000, timeoutMs - (performance.now() - started)),
-      signal: options.signal,
-      onWaiting: progress,
-    });
-    record.state = "running";
-    record.healthy_at = new Date().toISOString();
-    await writeRecord(paths.record, record);
-    return {
+    return await becomeHealthy(
+      ctx,
       record,
-      alreadyRunning: false,
-      health,
-      bootMs: Math.round(performance.now() - started),
+      started,
       secrets,
-    };
+      Math.max(1000, timeoutMs - (performance.now() - started)),
+    );
   } catch (err) {
     record.state = "unhealthy";
     await writeRecord(paths.record, record);
@@ -522,7 +514,7 @@ async function resumeSuspended(
     const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
     try {
       await loadState(qmp, join(dir, meta.state.file), {
-        channels: Math.max(1, Math.min(profile.vm.cpus, 4)),
+        channels: migrationChannels(profile.vm.cpus),
         timeoutMs: 120_000,
       });
     } finally {
@@ -557,10 +549,11 @@ async function becomeHealthy(
   record: InstanceRecord,
   started: number,
   secrets: Record<string, string>,
+  timeoutMs = ctx.options.healthTimeoutMs ?? 300_000,
 ): Promise<StartResult> {
   const { options } = ctx;
   const health = await waitHealthy(ctx.profile.health, ctx.ports, {
-    timeoutMs: options.healthTimeoutMs ?? 300_000,
+    timeoutMs,
     signal: options.signal,
     onWaiting: ctx.progress,
   });

@@ -14,7 +14,7 @@ import { probeHost } from "../qemu/probe.ts";
 import { resolveImage } from "./image_source.ts";
 import { clearRuntimeFiles, findInstance } from "./instance.ts";
 import { InstanceLock } from "./lock.ts";
-import { saveToFileAndQuit } from "./migration.ts";
+import { migrationChannels, saveToFileAndQuit } from "./migration.ts";
 import { writeRecord } from "./record.ts";
 import { newSnapshotMeta, readSnapshot, type SnapshotMeta, writeSnapshotMeta } from "./snapshot.ts";
 import { vmSpec } from "./spec.ts";
@@ -79,7 +79,7 @@ export async function suspendInstance(
       record.pid,
       join(staging, "state.raw"),
       {
-        channels: Math.max(1, Math.min(profile.vm.cpus, 4)),
+        channels: migrationChannels(profile.vm.cpus),
       },
     );
     const meta = newSnapshotMeta({

@@ -13,17 +13,11 @@ import { QgaClient, QmpClient } from "../../src/protocol/mod.ts";
 import { buildArgv, type VmSpec } from "../../src/qemu/argv.ts";
 import { launchQemu, processExists } from "../../src/qemu/process.ts";
 import { requireTool } from "../_helpers/require.ts";
+import { freePort } from "../_helpers/vm_env.ts";
 
 async function health(port: number): Promise<{ status: number; body: string }> {
   const r = await fetch(`http://127.0.0.1:${port}/cgi-bin/health`);
   return { status: r.status, body: await r.text() };
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 Deno.test("fast fixture: boots under TCG to healthy, reads EMUCFG, rotates, powers off gracefully", async () => {
