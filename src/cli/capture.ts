@@ -31,7 +31,10 @@ export function registerCapture(program: Command, io: CliIo): void {
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const { profile } = await profileFor(settings);
-      const image = await resolveImage(profile);
+      const image = await resolveImage(profile, settings, {
+        pull: true,
+        onMessage: (t) => out.info(t),
+      });
       const { result: probe } = await probeHost({
         cachePath: settings.layout.probe,
         env: io.env,

@@ -56,11 +56,16 @@ type AnyCommand = {
 
 /** The command tree of a commander program, with help options and the help command added. */
 export function describeCommand(command: Command): CommandSpec {
-  return describe(command as unknown as AnyCommand, true);
+  const root = command as unknown as AnyCommand;
+  return describe(root, true, new Set(root.options.map((o) => o.long ?? o.short ?? "")));
 }
 
-function describe(command: AnyCommand, isRoot: boolean): CommandSpec {
-  const options: OptionSpec[] = command.options.filter((o) => !o.hidden).map((o) => {
+/** Subcommands repeat the global options; the completion tree lists them once, on the root. */
+function describe(command: AnyCommand, isRoot: boolean, globalFlags: Set<string>): CommandSpec {
+  const own = isRoot
+    ? command.options
+    : command.options.filter((o) => !globalFlags.has(o.long ?? o.short ?? ""));
+  const options: OptionSpec[] = own.filter((o) => !o.hidden).map((o) => {
     const flags = [o.short, o.long].filter((f): f is string => f !== undefined);
     const spec: OptionSpec = { flags, description: o.description };
     if (o.required || o.optional) {
@@ -69,7 +74,7 @@ function describe(command: AnyCommand, isRoot: boolean): CommandSpec {
     return spec;
   });
   options.push({ flags: ["-h", "--help"], description: "show help for a command" });
-  const commands = command.commands.map((c) => describe(c, false));
+  const commands = command.commands.map((c) => describe(c, false, globalFlags));
   if (isRoot && commands.length > 0) {
     commands.push({
       name: "help",

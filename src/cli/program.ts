@@ -14,6 +14,7 @@ import type { CliIo } from "./io.ts";
 import { registerExec } from "./exec.ts";
 import { registerIso } from "./iso.ts";
 import { registerLogs } from "./logs.ts";
+import { registerPull } from "./pull.ts";
 import { registerReset } from "./reset.ts";
 import { registerRun } from "./run_child.ts";
 import { registerStart } from "./start.ts";
@@ -31,16 +32,9 @@ export function buildProgram(io: CliIo): Command {
     .version(VERSION, "-V, --version", "print emu's version")
     .helpOption("-h, --help", "show help for a command")
     .helpCommand("help [command]", "show help for a command")
-    .option("--home <dir>", "emu home directory (default: $EMU_HOME or ~/.emu)")
-    .option(
-      "--config <file>",
-      "profile to use (default: $EMU_CONFIG, ./emu.json, or the built-in demo)",
-    )
-    .option("--json", "machine-readable output on stdout; messages stay on stderr")
-    .addOption(
-      new Option("-v, --verbose", "more detail, and stack traces on errors").conflicts("quiet"),
-    )
-    .option("-q, --quiet", "only warnings and errors")
+    // Program options end at the subcommand, so a command can have its own `--version`
+    // (emu pull --version 1.4.0); the global options are added to every command instead.
+    .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
@@ -61,6 +55,7 @@ export function buildProgram(io: CliIo): Command {
     );
 
   registerStart(program, io);
+  registerPull(program, io);
   registerCapture(program, io);
   registerStop(program, io);
   registerSuspend(program, io);
@@ -73,5 +68,24 @@ export function buildProgram(io: CliIo): Command {
   registerDoctor(program, io);
   registerIso(program, io);
   registerCompletions(program, io);
+  addGlobalOptions(program);
+  for (const command of program.commands) addGlobalOptions(command as unknown as Command);
   return program as unknown as Command;
+}
+
+/** The global options (SPEC §3), accepted before the command and after it. */
+export const GLOBAL_OPTION_FLAGS = ["--home", "--config", "--json", "--verbose", "--quiet"];
+
+function addGlobalOptions(command: Command): void {
+  command
+    .option("--home <dir>", "emu home directory (default: $EMU_HOME or ~/.emu)")
+    .option(
+      "--config <file>",
+      "profile to use (default: $EMU_CONFIG, ./emu.json, or the built-in demo)",
+    )
+    .option("--json", "machine-readable output on stdout; messages stay on stderr")
+    .addOption(
+      new Option("-v, --verbose", "more detail, and stack traces on errors").conflicts("quiet"),
+    )
+    .option("-q, --quiet", "only warnings and errors");
 }

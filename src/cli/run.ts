@@ -14,12 +14,17 @@ import { buildProgram } from "./program.ts";
 /** Runs `emu` with `args` (without the program name) and returns the exit code. */
 export async function runCli(args: string[], io: CliIo): Promise<number> {
   const program = buildProgram(io);
+  // Global options may follow the command; the error printer needs them either way.
+  let globals: GlobalOptions = globalsFromArgs(args);
+  program.hook("preAction", (_program, action) => {
+    globals = action.optsWithGlobals() as GlobalOptions;
+  });
   try {
     await program.parseAsync(args, { from: "user" });
     return 0;
   } catch (err) {
     if (err instanceof ExitStatus) return err.code;
-    const out = outputFor(io, program.opts() as GlobalOptions);
+    const out = outputFor(io, globals);
     if (err instanceof CommanderError) {
       // Help and --version end parsing with a "error" that is really success.
       if (err.exitCode === 0) return 0;
@@ -38,4 +43,15 @@ export async function runCli(args: string[], io: CliIo): Promise<number> {
     out.error(err);
     return err instanceof EmuError ? err.exitCode : 1;
   }
+}
+
+/** `--json`, `-v` and `-q` as written on the command line (before any `--`), for errors that come before an action. */
+function globalsFromArgs(args: string[]): GlobalOptions {
+  const end = args.indexOf("--");
+  const words = end < 0 ? args : args.slice(0, end);
+  return {
+    json: words.includes("--json"),
+    verbose: words.includes("-v") || words.includes("--verbose"),
+    quiet: words.includes("-q") || words.includes("--quiet"),
+  };
 }

@@ -175,7 +175,11 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
 
   const ports = resolvePorts(profile, options.portOverrides);
   await assertPortsFree(ports, settings.layout.instances);
-  const image = await resolveImage(profile);
+  const image = await resolveImage(profile, settings, {
+    pull: true,
+    onMessage: progress,
+    signal: options.signal,
+  });
   const { result: probe } = await probeHost({
     cachePath: settings.layout.probe,
     env: options.env,

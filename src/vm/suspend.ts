@@ -51,7 +51,7 @@ export async function suspendInstance(
       },
     );
   }
-  const image = await resolveImage(profile);
+  const image = await resolveImage(profile, settings);
   const { result: probe } = await probeHost({
     cachePath: settings.layout.probe,
     env: options.env,

@@ -24,7 +24,7 @@ Deno.test("--help lists the global options, the commands and the exit codes", as
       "-v, --verbose",
       "-q, --quiet",
       "config ",
-      "completions <shell>",
+      "completions [options] <shell>",
       "Exit codes: 0 ok, 1 failure, 2 usage error.",
     ]
   ) {

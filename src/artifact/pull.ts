@@ -1,0 +1,191 @@
+/**
+ * Pulling an image from a release manifest (SPEC §4, §5): manifest → release → the
+ * image artifact for the guest architecture → SHA256SUMS verified against its ECDSA
+ * signature → streaming download checked against SHA256SUMS → installed atomically as
+ * `images/<id>/{disk.qcow2,image.json}`. Nothing is installed unless every check passed,
+ * and an image already installed is never removed before its replacement is complete.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { EmuError } from "../errors.ts";
+import { download, type DownloadProgress } from "./download.ts";
+import { fetchSmall } from "./fetch_small.ts";
+import { IMAGE_JSON, type ImageInfo, parseImageJson } from "./image_json.ts";
+import { imageArtifactName, MAX_MANIFEST_BYTES, parseManifest, pickRelease } from "./manifest.ts";
+import { MAX_SHA256SUMS_BYTES, parseSha256Sums } from "./sha256sums.ts";
+import { verifySignature } from "./signature.ts";
+
+/** Options of {@linkcode pullImage}. */
+export interface PullOptions {
+  /** Manifest URL (https, http, file) or local path. */
+  source: string;
+  version: string;
+  arch: "x86_64" | "aarch64";
+  /** PEM public key that signs SHA256SUMS. */
+  publicKey: string | undefined;
+  imagesDir: string;
+  downloadsDir: string;
+  /** Download again even if the release is installed. */
+  force?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (progress: DownloadProgress) => void;
+  onMessage?: (text: string) => void;
+}
+
+/** What {@linkcode pullImage} did. */
+export interface PullResult {
+  image: ImageInfo;
+  /** The release was installed already; nothing was downloaded. */
+  cached: boolean;
+}
+
+/** The cache directory name of a release: its version and artifact name, filesystem-safe. */
+export function imageId(version: string, artifact: string): string {
+  return `${version}-${artifact}`.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
+/** Resolves, verifies, downloads and installs the image; reuses an installed one. */
+export async function pullImage(options: PullOptions): Promise<PullResult> {
+  const say = options.onMessage ?? (() => {});
+  if (!options.publicKey) {
+    throw new EmuError("signature_invalid", "Cannot verify releases: no public key is configured", {
+      hint: "Set image.public_key in emu.json to the PEM key the releases are signed with.",
+    });
+  }
+  const manifestText = new TextDecoder().decode(
+    await fetchSmall(options.source, MAX_MANIFEST_BYTES, "the release manifest", options.signal),
+  );
+  const manifest = parseManifest(manifestText, options.source);
+  const release = pickRelease(manifest, options.version);
+  const artifact = imageArtifactName(options.arch);
+  const url = release.artifacts[artifact];
+  if (url === undefined) {
+    throw new EmuError(
+      "release_not_found",
+      `Cannot pull release ${release.version}: it has no ${artifact} (it has ${
+        Object.keys(release.artifacts).join(", ") || "nothing"
+      })`,
+      {
+        hint: "This release was not built for this architecture; pick another version.",
+      },
+    );
+  }
+  const id = imageId(release.version, artifact);
+  const dir = join(options.imagesDir, id);
+  const installed = await Deno.readTextFile(join(dir, IMAGE_JSON)).then(
+    (t) => parseImageJson(t, dir),
+    () => null,
+  );
+  if (installed && !options.force) return { image: installed, cached: true };
+
+  const sumsBytes = await fetchSmall(
+    release.sha256sums_url,
+    MAX_SHA256SUMS_BYTES,
+    "SHA256SUMS",
+    options.signal,
+  );
+  const sigBytes = await fetchSmall(
+    release.sha256sums_sig_url,
+    4096,
+    "SHA256SUMS.sig",
+    options.signal,
+  );
+  await verifySignature(
+    options.publicKey,
+    sumsBytes,
+    sigBytes,
+    `SHA256SUMS of release ${release.version}`,
+  );
+  const sums = parseSha256Sums(new TextDecoder().decode(sumsBytes));
+  const fileName = decodeURIComponent(new URL(url).pathname.split("/").pop()!);
+  const sha256 = sums.get(fileName);
+  if (sha256 === undefined) {
+    throw new EmuError(
+      "checksums_invalid",
+      `Cannot pull ${fileName}: SHA256SUMS of release ${release.version} does not list it`,
+      {
+        hint: "The release is incomplete; nothing was installed.",
+      },
+    );
+  }
+  say(`pulling ${fileName} (release ${release.version})`);
+  const staging = join(options.imagesDir, `.pull-${crypto.randomUUID().slice(0, 8)}`);
+  try {
+    const result = await download({
+      url,
+      dest: join(staging, "disk.qcow2"),
+      partDir: options.downloadsDir,
+      partId: sha256,
+      sha256,
+      zstd: fileName.endsWith(".zst"),
+      signal: options.signal,
+      onProgress: options.onProgress,
+    });
+    const diskSha = await sha256File(join(staging, "disk.qcow2"));
+    const image = {
+      schema_version: 1,
+      name: fileName.replace(/(\.qcow2)?(\.zst)?$/, ""),
+      version: release.version,
+      arch: options.arch,
+      disk: "disk.qcow2",
+      sha256: diskSha,
+      size: result.outputBytes,
+      source: options.source,
+      published_sha256: sha256,
+      pulled_at: new Date().toISOString(),
+    };
+    await Deno.writeTextFile(join(staging, IMAGE_JSON), `${JSON.stringify(image, null, 2)}\n`);
+    const old = `${dir}.old-${crypto.randomUUID().slice(0, 8)}`;
+    const hadOld = await Deno.rename(dir, old).then(() => true, () => false);
+    await Deno.rename(staging, dir);
+    if (hadOld) await Deno.remove(old, { recursive: true }).catch(() => {});
+    return {
+      image: parseImageJson(await Deno.readTextFile(join(dir, IMAGE_JSON)), dir),
+      cached: false,
+    };
+  } finally {
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Finds the installed image for a manifest source and version, if any (no network). */
+export async function installedImage(
+  imagesDir: string,
+  source: string,
+  version: string,
+  arch: "x86_64" | "aarch64",
+): Promise<ImageInfo | null> {
+  const found: ImageInfo[] = [];
+  try {
+    for await (const e of Deno.readDir(imagesDir)) {
+      if (!e.isDirectory || e.name.startsWith(".")) continue;
+      const dir = join(imagesDir, e.name);
+      const info = await Deno.readTextFile(join(dir, IMAGE_JSON)).then(
+        (t) => parseImageJson(t, dir),
+        () => null,
+      );
+      if (
+        info && info.source === source && info.arch === arch &&
+        (version === "latest" || info.version.replace(/^v/, "") === version.replace(/^v/, ""))
+      ) {
+        found.push(info);
+      }
+    }
+  } catch { /* no images yet */ }
+  found.sort((a, b) => b.version.localeCompare(a.version, undefined, { numeric: true }));
+  return found[0] ?? null;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(4 * 1024 * 1024);
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    hash.update(buffer.subarray(0, n));
+  }
+  return hash.digest("hex");
+}

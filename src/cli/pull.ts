@@ -1,0 +1,104 @@
+/**
+ * `emu pull`: fetch, verify and install the profile's image release, then capture its
+ * snapshot (unless `--skip-snapshot`).
+ *
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { pullImage } from "../artifact/pull.ts";
+import { EmuError } from "../errors.ts";
+import { normalizeArch } from "../qemu/host.ts";
+import { probeHost } from "../qemu/probe.ts";
+import { captureSnapshot } from "../vm/capture.ts";
+import { isManifestSource } from "../vm/image_source.ts";
+import { profileFor } from "./_instance_options.ts";
+import { commandContext, type GlobalOptions } from "./context.ts";
+import type { CliIo } from "./io.ts";
+
+const MIB = 1024 * 1024;
+
+/** Registers `emu pull`. */
+export function registerPull(program: Command, io: CliIo): void {
+  program
+    .command("pull")
+    .description("download, verify and install the image release, then capture its snapshot")
+    .option("--version <version>", "release to pull (default: the profile's image.version)")
+    .option(
+      "--source <manifest>",
+      "release manifest URL or path (default: the profile's image.source)",
+    )
+    .option("--force", "download again even if the release is installed")
+    .option("--skip-snapshot", "do not capture the snapshot after pulling")
+    .addHelpText(
+      "after",
+      "\nSHA256SUMS must verify against image.public_key (ECDSA P-256) and the download against\n" +
+        "SHA256SUMS; nothing is installed otherwise. An interrupted pull continues where it stopped.",
+    )
+    .action(async (options, cmd) => {
+      const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
+      const { profile } = await profileFor(settings);
+      const source = options.source ?? profile.image.source;
+      if (!isManifestSource(source)) {
+        throw new EmuError(
+          "usage",
+          `Cannot pull ${source}: it is not a release manifest (a URL or a .json file)`,
+          {
+            hint: "Local image directories need no pull: `emu start` uses them in place.",
+          },
+        );
+      }
+      let lastShown = 0;
+      const result = await pullImage({
+        source,
+        version: options.version ?? profile.image.version,
+        arch: normalizeArch(Deno.build.arch) ?? "x86_64",
+        publicKey: profile.image.public_key,
+        imagesDir: settings.layout.images,
+        downloadsDir: settings.layout.downloads,
+        force: options.force,
+        onMessage: (t) => out.info(t),
+        onProgress: (p) => {
+          const now = Date.now();
+          if (now - lastShown < 2000 && p.bytes !== p.total) return;
+          lastShown = now;
+          const total = p.total ? ` of ${(p.total / MIB).toFixed(0)} MiB` : "";
+          out.info(
+            `  ${(p.bytes / MIB).toFixed(0)} MiB${total}${
+              p.resumedFrom ? ` (resumed at ${(p.resumedFrom / MIB).toFixed(0)} MiB)` : ""
+            }`,
+          );
+        },
+      });
+      const { image } = result;
+      out.info(
+        result.cached
+          ? `release ${image.version} is already installed`
+          : `installed ${image.name} ${image.version} (${(image.size / MIB).toFixed(0)} MiB)`,
+      );
+      let snapshot = null;
+      if (!options.skipSnapshot) {
+        const { result: probe } = await probeHost({
+          cachePath: settings.layout.probe,
+          env: io.env,
+          guestArch: image.arch,
+        });
+        snapshot = await captureSnapshot({
+          settings,
+          profile,
+          image,
+          probe,
+          onProgress: (t) => out.info(t),
+        });
+      }
+      out.json({
+        image,
+        cached: result.cached,
+        snapshot: snapshot ? { dir: snapshot.dir, ...snapshot.meta } : null,
+      });
+      out.result(
+        `image ${image.name} ${image.version} at ${image.dir}${
+          snapshot ? `; snapshot ${snapshot.meta.fingerprint}` : ""
+        }`,
+      );
+    });
+}

@@ -1,0 +1,236 @@
+/**
+ * `emu pull` against a real HTTP server on 127.0.0.1 serving a release made with the real
+ * tools: a qcow2 from qemu-img, compressed by zstd, SHA256SUMS signed by openssl.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { spawnEmu } from "../_helpers/cli.ts";
+import { startServer, type TestServer } from "../_helpers/http_server.ts";
+import { requireTool } from "../_helpers/require.ts";
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+async function run(cmd: string, args: string[], cwd: string): Promise<void> {
+  const out = await new Deno.Command(cmd, { args, cwd, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`${cmd}: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+interface Release {
+  server: TestServer;
+  dir: string;
+  disk: Uint8Array;
+  publicKey: string;
+  otherKey: string;
+  profile(extra?: Record<string, unknown>): Promise<string>;
+  manifest(overrides?: Record<string, unknown>): void;
+}
+
+async function withRelease(fn: (r: Release) => Promise<void>) {
+  for (
+    const [tool, pkg, args] of [["qemu-img", "qemu-utils", ["--version"]], ["zstd", "zstd", [
+      "--version",
+    ]], ["openssl", "openssl", ["version"]]] as const
+  ) {
+    if (!await requireTool(tool, pkg, [...args])) return;
+  }
+  const dir = await Deno.makeTempDir({ prefix: "emu-pull-" });
+  const server = startServer();
+  try {
+    await run("qemu-img", ["create", "-q", "-f", "qcow2", "stack-amd64.qcow2", "32M"], dir);
+    await run("zstd", ["-q", "stack-amd64.qcow2", "-o", "stack-amd64.qcow2.zst"], dir);
+    const disk = await Deno.readFile(join(dir, "stack-amd64.qcow2"));
+    const zst = await Deno.readFile(join(dir, "stack-amd64.qcow2.zst"));
+    for (const k of ["key", "other"]) {
+      await run("openssl", [
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        `${k}.pem`,
+      ], dir);
+      await run("openssl", ["ec", "-in", `${k}.pem`, "-pubout", "-out", `${k}.pub`], dir);
+    }
+    const sums = `${sha(zst)}  stack-amd64.qcow2.zst\n`;
+    await Deno.writeTextFile(join(dir, "SHA256SUMS"), sums);
+    await run("openssl", [
+      "dgst",
+      "-sha256",
+      "-sign",
+      "key.pem",
+      "-out",
+      "SHA256SUMS.sig",
+      "SHA256SUMS",
+    ], dir);
+    server.file("/1.4.0/stack-amd64.qcow2.zst", zst);
+    server.file("/1.4.0/SHA256SUMS", new TextEncoder().encode(sums));
+    server.file("/1.4.0/SHA256SUMS.sig", await Deno.readFile(join(dir, "SHA256SUMS.sig")));
+    const release: Release = {
+      server,
+      dir,
+      disk,
+      publicKey: await Deno.readTextFile(join(dir, "key.pub")),
+      otherKey: await Deno.readTextFile(join(dir, "other.pub")),
+      manifest: (overrides = {}) =>
+        server.file(
+          "/manifest.json",
+          new TextEncoder().encode(JSON.stringify({
+            schema_version: 1,
+            latest_stable: "1.4.0",
+            releases: [{
+              version: "1.4.0",
+              released_at: "2026-11-01T00:00:00Z",
+              sha256sums_url: `${server.url}/1.4.0/SHA256SUMS`,
+              sha256sums_sig_url: `${server.url}/1.4.0/SHA256SUMS.sig`,
+              artifacts: { "image-amd64": `${server.url}/1.4.0/stack-amd64.qcow2.zst` },
+            }],
+            ...overrides,
+          })),
+        ),
+      profile: async (extra = {}) => {
+        const path = join(dir, "emu.json");
+        await Deno.writeTextFile(
+          path,
+          JSON.stringify({
+            name: "shop",
+            image: {
+              source: `${server.url}/manifest.json`,
+              public_key: release.publicKey,
+              ...extra,
+            },
+          }),
+        );
+        return path;
+      },
+    };
+    release.manifest();
+    await fn(release);
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("pull: verifies the signed SHA256SUMS and the download, installs image.json; a second pull is a no-op", () =>
+  withRelease(async (r) => {
+    const env = { EMU_HOME: join(r.dir, "home") };
+    const profile = await r.profile();
+    const first = await spawnEmu(["--config", profile, "pull", "--skip-snapshot", "--json"], {
+      env,
+    });
+    assert.equal(first.code, 0, first.stderr);
+    const out = JSON.parse(first.stdout);
+    assert.equal(out.cached, false);
+    assert.equal(out.image.version, "1.4.0");
+    assert.equal(out.image.sha256, sha(r.disk));
+    assert.deepEqual(await Deno.readFile(join(out.image.dir, "disk.qcow2")), r.disk);
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(join(r.dir, "home", "images")))).map((e) => e.name),
+      ["1.4.0-image-amd64"],
+    );
+    assert.deepEqual(
+      await Array.fromAsync(Deno.readDir(join(r.dir, "home", "downloads"))),
+      [],
+      "no part file left",
+    );
+
+    const requests = r.server.requests.length;
+    const again = await spawnEmu(["--config", profile, "pull", "--skip-snapshot", "--json"], {
+      env,
+    });
+    assert.equal(again.code, 0);
+    assert.equal(JSON.parse(again.stdout).cached, true);
+    assert.equal(
+      r.server.requests.filter((q) => q.path.endsWith(".zst")).length,
+      1,
+      "the image is not downloaded twice",
+    );
+    assert.ok(r.server.requests.length > requests, "the manifest is still read");
+  }));
+
+Deno.test("pull: a wrong key or a tampered signature installs nothing", () =>
+  withRelease(async (r) => {
+    const env = { EMU_HOME: join(r.dir, "home") };
+    const wrong = await spawnEmu([
+      "--config",
+      await r.profile({ public_key: r.otherKey }),
+      "pull",
+      "--skip-snapshot",
+    ], { env });
+    assert.equal(wrong.code, 1);
+    assert.match(
+      wrong.stderr,
+      /^error\[signature_invalid\]: Cannot trust SHA256SUMS of release 1\.4\.0: its signature does not verify with the configured public key\n/,
+    );
+    r.server.file("/1.4.0/SHA256SUMS.sig", new Uint8Array([0x30, 0x02, 0x02, 0x00]));
+    const bad = await spawnEmu(["--config", await r.profile(), "pull", "--skip-snapshot"], { env });
+    assert.equal(bad.code, 1);
+    assert.match(
+      bad.stderr,
+      /^error\[signature_invalid\]: Cannot read the signature: it is not a DER ECDSA P-256 signature/,
+    );
+    const images = await Array.fromAsync(Deno.readDir(join(r.dir, "home", "images"))).catch(
+      () => [],
+    );
+    assert.deepEqual(images, [], "nothing installed");
+    assert.equal(
+      r.server.requests.filter((q) => q.path.endsWith(".zst")).length,
+      0,
+      "the image was never downloaded",
+    );
+  }));
+
+Deno.test("pull: schema_version 2, an unknown version and a traversal name are refused clearly", () =>
+  withRelease(async (r) => {
+    const env = { EMU_HOME: join(r.dir, "home") };
+    const profile = await r.profile();
+    r.manifest({ schema_version: 2 });
+    const newer = await spawnEmu(["--config", profile, "pull", "--skip-snapshot"], { env });
+    assert.equal(newer.code, 1);
+    assert.match(
+      newer.stderr,
+      /^error\[emu_too_old\]: .*schema_version 2, this emu understands 1\nhint: Upgrade emu/,
+    );
+    r.manifest();
+    const unknown = await spawnEmu([
+      "--config",
+      profile,
+      "pull",
+      "--skip-snapshot",
+      "--version",
+      "9.9.9",
+    ], { env });
+    assert.equal(unknown.code, 1);
+    assert.match(
+      unknown.stderr,
+      /^error\[release_not_found\]: Cannot find release 9\.9\.9: the manifest has 1\.4\.0\n/,
+    );
+    r.manifest({
+      releases: [{
+        version: "1.4.0",
+        released_at: "",
+        sha256sums_url: `${r.server.url}/s`,
+        sha256sums_sig_url: `${r.server.url}/s.sig`,
+        artifacts: { "../image-amd64": `${r.server.url}/x` },
+      }],
+    });
+    const traversal = await spawnEmu(["--config", profile, "pull", "--skip-snapshot"], { env });
+    assert.equal(traversal.code, 1);
+    assert.match(
+      traversal.stderr,
+      /^error\[manifest_invalid\]: .*not a plain name: "\.\.\/image-amd64"/,
+    );
+    const noKey = await spawnEmu([
+      "--config",
+      await r.profile({ public_key: undefined }),
+      "pull",
+      "--skip-snapshot",
+    ], { env });
+    assert.equal(noKey.code, 1);
+    assert.match(
+      noKey.stderr,
+      /^error\[signature_invalid\]: Cannot verify releases: no public key is configured/,
+    );
+  }));
