@@ -12,7 +12,9 @@ import { registerConfig } from "./config.ts";
 import { registerDoctor } from "./doctor.ts";
 import type { CliIo } from "./io.ts";
 import { registerExec } from "./exec.ts";
+import { registerImages } from "./images.ts";
 import { registerIso } from "./iso.ts";
+import { registerListReleases } from "./list_releases.ts";
 import { registerLogs } from "./logs.ts";
 import { registerPull } from "./pull.ts";
 import { registerReset } from "./reset.ts";
@@ -56,6 +58,8 @@ export function buildProgram(io: CliIo): Command {
 
   registerStart(program, io);
   registerPull(program, io);
+  registerListReleases(program, io);
+  registerImages(program, io);
   registerCapture(program, io);
   registerStop(program, io);
   registerSuspend(program, io);
@@ -68,8 +72,11 @@ export function buildProgram(io: CliIo): Command {
   registerDoctor(program, io);
   registerIso(program, io);
   registerCompletions(program, io);
-  addGlobalOptions(program);
-  for (const command of program.commands) addGlobalOptions(command as unknown as Command);
+  const everyCommand = (command: Command): void => {
+    addGlobalOptions(command);
+    for (const child of command.commands) everyCommand(child as unknown as Command);
+  };
+  everyCommand(program);
   return program as unknown as Command;
 }
 

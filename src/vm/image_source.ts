@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { IMAGE_JSON, type ImageInfo, parseImageJson } from "../artifact/image_json.ts";
 import { isUrl } from "../artifact/fetch_small.ts";
+import { touchImage } from "../artifact/cache.ts";
 import { installedImage, pullImage } from "../artifact/pull.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
@@ -46,7 +47,10 @@ export async function resolveImage(
       profile.image.version,
       arch,
     );
-    if (installed) return installed;
+    if (installed) {
+      await touchImage(installed);
+      return installed;
+    }
     if (!options.pull) {
       throw new EmuError(
         "image_unavailable",

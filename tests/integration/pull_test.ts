@@ -234,3 +234,89 @@ Deno.test("pull: schema_version 2, an unknown version and a traversal name are r
       /^error\[signature_invalid\]: Cannot verify releases: no public key is configured/,
     );
   }));
+
+Deno.test("list-releases: the manifest's releases, latest and installed marked; --json", () =>
+  withRelease(async (r) => {
+    const env = { EMU_HOME: join(r.dir, "home") };
+    const profile = await r.profile();
+    const before = await spawnEmu(["--config", profile, "list-releases"], { env });
+    assert.equal(before.code, 0, before.stderr);
+    assert.equal(
+      before.stdout,
+      "VERSION     RELEASED              ARTIFACTS\n1.4.0       2026-11-01T00:00:00Z  image-amd64  (latest)\n",
+    );
+    assert.equal(
+      (await spawnEmu(["--config", profile, "pull", "--skip-snapshot"], { env })).code,
+      0,
+    );
+    const after = await spawnEmu(["--config", profile, "list-releases", "--json"], { env });
+    assert.deepEqual(JSON.parse(after.stdout).releases, [{
+      version: "1.4.0",
+      released_at: "2026-11-01T00:00:00Z",
+      latest: true,
+      artifacts: ["image-amd64"],
+      installed: true,
+    }]);
+  }));
+
+Deno.test("images: ls, verify (and a damaged disk is caught), prune keeps the most recent, rm", () =>
+  withRelease(async (r) => {
+    const env = { EMU_HOME: join(r.dir, "home") };
+    const profile = await r.profile();
+    assert.equal(
+      (await spawnEmu(["--config", profile, "pull", "--skip-snapshot"], { env })).code,
+      0,
+    );
+    // A second installed image, older by last use.
+    const images = join(r.dir, "home", "images");
+    await Deno.mkdir(join(images, "1.3.0-image-amd64"));
+    await Deno.copyFile(
+      join(images, "1.4.0-image-amd64", "disk.qcow2"),
+      join(images, "1.3.0-image-amd64", "disk.qcow2"),
+    );
+    const meta = JSON.parse(
+      await Deno.readTextFile(join(images, "1.4.0-image-amd64", "image.json")),
+    );
+    await Deno.writeTextFile(
+      join(images, "1.3.0-image-amd64", "image.json"),
+      JSON.stringify({ ...meta, version: "1.3.0" }),
+    );
+    await Deno.writeTextFile(
+      join(images, "1.3.0-image-amd64", "last_used"),
+      "2020-01-01T00:00:00.000Z",
+    );
+
+    const ls = JSON.parse((await spawnEmu(["images", "ls", "--json"], { env })).stdout);
+    assert.deepEqual(ls.images.map((i: { id: string }) => i.id), [
+      "1.4.0-image-amd64",
+      "1.3.0-image-amd64",
+    ]);
+    const verify = await spawnEmu(["images", "verify"], { env });
+    assert.equal(verify.code, 0, verify.stdout);
+    assert.equal(verify.stdout, "ok   1.4.0-image-amd64\nok   1.3.0-image-amd64\n");
+
+    const disk = await Deno.open(join(images, "1.3.0-image-amd64", "disk.qcow2"), { write: true });
+    await disk.write(new Uint8Array([0xff]));
+    disk.close();
+    const damaged = await spawnEmu(["images", "verify", "1.3.0-image-amd64"], { env });
+    assert.equal(damaged.code, 1);
+    assert.match(
+      damaged.stdout,
+      /^BAD {2}1\.3\.0-image-amd64: sha256 is [0-9a-f]{64}, image\.json says [0-9a-f]{64}\n$/,
+    );
+
+    const prune = await spawnEmu(["images", "prune", "--keep", "1"], { env });
+    assert.equal(prune.code, 0);
+    assert.match(
+      prune.stderr,
+      /warning: removing image 1\.3\.0-image-amd64 \(last used 2020-01-01T00:00:00\.000Z\)/,
+    );
+    assert.equal((await spawnEmu(["images", "rm", "1.4.0-image-amd64"], { env })).code, 0);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(images)), []);
+    const missing = await spawnEmu(["images", "rm", "nope"], { env });
+    assert.equal(missing.code, 1);
+    assert.match(
+      missing.stderr,
+      /^error\[image_unavailable\]: Cannot remove image nope: it is not installed/,
+    );
+  }));

@@ -1,0 +1,100 @@
+/**
+ * The local image cache (`images/<id>/`): list, remove, keep the most recently used N,
+ * and re-verify an image's size and sha256.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { EmuError } from "../errors.ts";
+import { IMAGE_JSON, type ImageInfo, parseImageJson } from "./image_json.ts";
+
+/** Default number of images `prune` keeps. */
+export const DEFAULT_KEEP = 2;
+
+/** An installed image and when it was last used. */
+export interface CachedImage {
+  id: string;
+  image: ImageInfo;
+  lastUsed: Date;
+}
+
+const LAST_USED = "last_used";
+
+/** Records that `image` was just used (its cache entry's last-use time). */
+export async function touchImage(image: ImageInfo): Promise<void> {
+  await Deno.writeTextFile(join(image.dir, LAST_USED), new Date().toISOString()).catch(() => {});
+}
+
+/** Installed images, most recently used first. */
+export async function listImages(imagesDir: string): Promise<CachedImage[]> {
+  const out: CachedImage[] = [];
+  try {
+    for await (const e of Deno.readDir(imagesDir)) {
+      if (!e.isDirectory || e.name.startsWith(".")) continue;
+      const dir = join(imagesDir, e.name);
+      const image = await Deno.readTextFile(join(dir, IMAGE_JSON)).then(
+        (t) => parseImageJson(t, dir),
+        () => null,
+      );
+      if (image === null) continue;
+      const used = await Deno.readTextFile(join(dir, LAST_USED)).then(
+        (t) => new Date(t.trim()),
+        () => null,
+      );
+      const lastUsed = used && !Number.isNaN(used.getTime())
+        ? used
+        : (await Deno.stat(join(dir, IMAGE_JSON))).mtime ?? new Date(0);
+      out.push({ id: e.name, image, lastUsed });
+    }
+  } catch { /* no cache yet */ }
+  return out.sort((a, b) =>
+    b.lastUsed.getTime() - a.lastUsed.getTime() || a.id.localeCompare(b.id)
+  );
+}
+
+/** Removes image `id` from the cache. */
+export async function removeImage(imagesDir: string, id: string): Promise<void> {
+  if (id.includes("/") || id.startsWith(".") || id === "") {
+    throw new EmuError("usage", `Cannot remove image ${JSON.stringify(id)}: not an image id`);
+  }
+  const dir = join(imagesDir, id);
+  if (!(await Deno.stat(join(dir, IMAGE_JSON)).then(() => true, () => false))) {
+    throw new EmuError("image_unavailable", `Cannot remove image ${id}: it is not installed`, {
+      hint: "`emu images ls` lists the installed images.",
+    });
+  }
+  await Deno.remove(dir, { recursive: true });
+}
+
+/** The images `prune` would remove: all but the `keep` most recently used. */
+export function imagesToPrune(images: readonly CachedImage[], keep: number): CachedImage[] {
+  return images.slice(Math.max(0, keep));
+}
+
+/** Re-reads an image's disk and checks its size and sha256 against image.json. */
+export async function verifyImage(
+  image: ImageInfo,
+): Promise<{ ok: boolean; problem: string | null }> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(image.disk);
+  } catch {
+    return { ok: false, problem: `${image.disk} is missing` };
+  }
+  if (info.size !== image.size) {
+    return { ok: false, problem: `size is ${info.size}, image.json says ${image.size}` };
+  }
+  const hash = createHash("sha256");
+  using file = await Deno.open(image.disk, { read: true });
+  const buffer = new Uint8Array(4 * 1024 * 1024);
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    hash.update(buffer.subarray(0, n));
+  }
+  const digest = hash.digest("hex");
+  return digest === image.sha256
+    ? { ok: true, problem: null }
+    : { ok: false, problem: `sha256 is ${digest}, image.json says ${image.sha256}` };
+}
