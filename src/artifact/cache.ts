@@ -98,3 +98,50 @@ export async function verifyImage(
     ? { ok: true, problem: null }
     : { ok: false, problem: `sha256 is ${digest}, image.json says ${image.sha256}` };
 }
+
+const VERIFIED = "verified";
+
+/**
+ * Checks an installed image before it is used: a fast path trusts the size and mtime
+ * recorded when the disk was last fully verified; anything else re-hashes the disk.
+ *
+ * @throws {EmuError} `image_invalid` when the disk no longer matches image.json.
+ */
+export async function checkBeforeUse(image: ImageInfo): Promise<void> {
+  const info = await Deno.stat(image.disk).catch(() => null);
+  const stamp = info ? `${info.size}:${info.mtime?.getTime() ?? 0}` : "";
+  const recorded = await Deno.readTextFile(join(image.dir, VERIFIED)).then(
+    (t) => t.trim(),
+    () => null,
+  );
+  if (info && recorded === stamp) return;
+  const result = await verifyImage(image);
+  if (!result.ok) {
+    throw new EmuError(
+      "image_invalid",
+      `Cannot use image ${image.version} in ${image.dir}: ${result.problem}`,
+      {
+        hint: "The installed disk was changed or damaged: `emu pull --force` installs it again.",
+      },
+    );
+  }
+  await Deno.writeTextFile(join(image.dir, VERIFIED), stamp).catch(() => {});
+}
+
+/**
+ * After a pull: keeps the `keep` most recently used images and removes the rest, except
+ * those `inUse`; returns the ids removed (the caller warns).
+ */
+export async function evictImages(
+  imagesDir: string,
+  keep: number,
+  inUse: ReadonlySet<string>,
+): Promise<string[]> {
+  const removed: string[] = [];
+  for (const victim of imagesToPrune(await listImages(imagesDir), keep)) {
+    if (inUse.has(victim.image.dir)) continue;
+    await removeImage(imagesDir, victim.id);
+    removed.push(victim.id);
+  }
+  return removed;
+}

@@ -141,6 +141,9 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
     const hadOld = await Deno.rename(dir, old).then(() => true, () => false);
     await Deno.rename(staging, dir);
     if (hadOld) await Deno.remove(old, { recursive: true }).catch(() => {});
+    const disk = await Deno.stat(join(dir, "disk.qcow2"));
+    await Deno.writeTextFile(join(dir, "verified"), `${disk.size}:${disk.mtime?.getTime() ?? 0}`);
+    await Deno.writeTextFile(join(dir, "last_used"), new Date().toISOString());
     return {
       image: parseImageJson(await Deno.readTextFile(join(dir, IMAGE_JSON)), dir),
       cached: false,

@@ -5,12 +5,11 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { pullImage } from "../artifact/pull.ts";
 import { EmuError } from "../errors.ts";
 import { normalizeArch } from "../qemu/host.ts";
 import { probeHost } from "../qemu/probe.ts";
 import { captureSnapshot } from "../vm/capture.ts";
-import { isManifestSource } from "../vm/image_source.ts";
+import { isManifestSource, pullAndEvict } from "../vm/image_source.ts";
 import { profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
@@ -48,7 +47,7 @@ export function registerPull(program: Command, io: CliIo): void {
         );
       }
       let lastShown = 0;
-      const result = await pullImage({
+      const result = await pullAndEvict(settings, (t) => out.warn(t.replace(/^warning: /, "")), {
         source,
         version: options.version ?? profile.image.version,
         arch: normalizeArch(Deno.build.arch) ?? "x86_64",

@@ -8,12 +8,13 @@
 import { join } from "node:path";
 import { IMAGE_JSON, type ImageInfo, parseImageJson } from "../artifact/image_json.ts";
 import { isUrl } from "../artifact/fetch_small.ts";
-import { touchImage } from "../artifact/cache.ts";
+import { checkBeforeUse, DEFAULT_KEEP, evictImages, touchImage } from "../artifact/cache.ts";
 import { installedImage, pullImage } from "../artifact/pull.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
 import { normalizeArch } from "../qemu/host.ts";
+import { listInstances } from "./instance.ts";
 
 /** Whether an image source is a release manifest (a URL, or a local `.json` file). */
 export function isManifestSource(source: string): boolean {
@@ -48,6 +49,7 @@ export async function resolveImage(
       arch,
     );
     if (installed) {
+      await checkBeforeUse(installed);
       await touchImage(installed);
       return installed;
     }
@@ -60,7 +62,7 @@ export async function resolveImage(
         },
       );
     }
-    const { image } = await pullImage({
+    const { image } = await pullAndEvict(settings, options.onMessage, {
       source,
       version: profile.image.version,
       arch,
@@ -113,4 +115,29 @@ export async function resolveImage(
         "Point image.source at a release manifest or a local image directory (deno task fixtures writes one to fixtures/out/fast).",
     },
   );
+}
+
+/**
+ * Pulls, then keeps the cache at its size (SPEC §5: two images by default, least
+ * recently used evicted with a warning), never evicting an image a live instance uses.
+ */
+export async function pullAndEvict(
+  settings: Settings,
+  warn: ((text: string) => void) | undefined,
+  options: Parameters<typeof pullImage>[0],
+): Promise<Awaited<ReturnType<typeof pullImage>>> {
+  const result = await pullImage(options);
+  if (!result.cached) {
+    const inUse = new Set<string>();
+    for (const instance of await listInstances(settings)) {
+      if (instance.alive && instance.record) inUse.add(instance.record.image.dir);
+    }
+    inUse.add(result.image.dir);
+    for (const id of await evictImages(settings.layout.images, DEFAULT_KEEP, inUse)) {
+      warn?.(
+        `warning: removed image ${id} from the cache (it keeps the ${DEFAULT_KEEP} most recently used; emu images ls)`,
+      );
+    }
+  }
+  return result;
 }

@@ -320,3 +320,64 @@ Deno.test("images: ls, verify (and a damaged disk is caught), prune keeps the mo
       /^error\[image_unavailable\]: Cannot remove image nope: it is not installed/,
     );
   }));
+
+Deno.test("cache: a pull keeps the 2 most recently used images and warns about the rest", () =>
+  withRelease(async (r) => {
+    const env = { EMU_HOME: join(r.dir, "home") };
+    const images = join(r.dir, "home", "images");
+    for (
+      const [id, used] of [["1.1.0-image-amd64", "2020-01-01T00:00:00.000Z"], [
+        "1.2.0-image-amd64",
+        "2021-01-01T00:00:00.000Z",
+      ]]
+    ) {
+      await Deno.mkdir(join(images, id), { recursive: true });
+      await Deno.writeFile(join(images, id, "disk.qcow2"), new Uint8Array(0));
+      await Deno.writeTextFile(
+        join(images, id, "image.json"),
+        JSON.stringify({
+          schema_version: 1,
+          name: "old",
+          version: id.split("-")[0],
+          arch: "x86_64",
+          disk: "disk.qcow2",
+          sha256: "0".repeat(64),
+          size: 0,
+          source: "elsewhere",
+        }),
+      );
+      await Deno.writeTextFile(join(images, id, "last_used"), used);
+    }
+    const pull = await spawnEmu(["--config", await r.profile(), "pull", "--skip-snapshot"], {
+      env,
+    });
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(
+      pull.stderr,
+      /warning: removed image 1\.1\.0-image-amd64 from the cache \(it keeps the 2 most recently used; emu images ls\)/,
+    );
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(images))).map((e) => e.name).sort(), [
+      "1.2.0-image-amd64",
+      "1.4.0-image-amd64",
+    ]);
+  }));
+
+Deno.test("cache: an installed disk that changed is refused before use", () =>
+  withRelease(async (r) => {
+    const env = { EMU_HOME: join(r.dir, "home") };
+    const profile = await r.profile();
+    assert.equal(
+      (await spawnEmu(["--config", profile, "pull", "--skip-snapshot"], { env })).code,
+      0,
+    );
+    const disk = join(r.dir, "home", "images", "1.4.0-image-amd64", "disk.qcow2");
+    const f = await Deno.open(disk, { write: true });
+    await f.write(new Uint8Array([1, 2, 3]));
+    f.close();
+    const capture = await spawnEmu(["--config", profile, "capture"], { env });
+    assert.equal(capture.code, 1);
+    assert.match(
+      capture.stderr,
+      /^error\[image_invalid\]: Cannot use image 1\.4\.0 in .*: sha256 is [0-9a-f]{64}, image\.json says [0-9a-f]{64}\nhint: The installed disk was changed or damaged: `emu pull --force` installs it again\./,
+    );
+  }));
