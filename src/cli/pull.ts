@@ -13,6 +13,7 @@ import { isManifestSource, pullAndEvict } from "../vm/image_source.ts";
 import { profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
+import { ProgressReporter } from "./progress.ts";
 
 const MIB = 1024 * 1024;
 
@@ -46,28 +47,22 @@ export function registerPull(program: Command, io: CliIo): void {
           },
         );
       }
-      let lastShown = 0;
-      const result = await pullAndEvict(settings, (t) => out.warn(t.replace(/^warning: /, "")), {
-        source,
-        version: options.version ?? profile.image.version,
-        arch: normalizeArch(Deno.build.arch) ?? "x86_64",
-        publicKey: profile.image.public_key,
-        imagesDir: settings.layout.images,
-        downloadsDir: settings.layout.downloads,
-        force: options.force,
-        onMessage: (t) => out.info(t),
-        onProgress: (p) => {
-          const now = Date.now();
-          if (now - lastShown < 2000 && p.bytes !== p.total) return;
-          lastShown = now;
-          const total = p.total ? ` of ${(p.total / MIB).toFixed(0)} MiB` : "";
-          out.info(
-            `  ${(p.bytes / MIB).toFixed(0)} MiB${total}${
-              p.resumedFrom ? ` (resumed at ${(p.resumedFrom / MIB).toFixed(0)} MiB)` : ""
-            }`,
-          );
+      const progress = new ProgressReporter(io, out.mode);
+      const result = await pullAndEvict(
+        settings,
+        (t) => (progress.done(), out.warn(t.replace(/^warning: /, ""))),
+        {
+          source,
+          version: options.version ?? profile.image.version,
+          arch: normalizeArch(Deno.build.arch) ?? "x86_64",
+          publicKey: profile.image.public_key,
+          imagesDir: settings.layout.images,
+          downloadsDir: settings.layout.downloads,
+          force: options.force,
+          onMessage: (t) => out.info(t),
+          onProgress: (p) => progress.update(p),
         },
-      });
+      ).finally(() => progress.done());
       const { image } = result;
       out.info(
         result.cached
