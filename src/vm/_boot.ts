@@ -1,0 +1,181 @@
+/**
+ * What every way of starting shares (internal to `src/vm`): the boot context, the
+ * instance record of a start, the run paths, settling the guest after boot or resume
+ * (clock, secret rotation), and recording a healthy start.
+ *
+ * @module
+ */
+import type { ImageInfo } from "../artifact/image_json.ts";
+import type { Profile } from "../config/profile.ts";
+import { CommandError, EmuError } from "../errors.ts";
+import { QgaClient } from "../protocol/mod.ts";
+import type { ProbeResult } from "../qemu/probe.ts";
+import { waitHealthy } from "./health.ts";
+import type { findInstance } from "./instance.ts";
+import { type InstanceRecord, writeRecord } from "./record.ts";
+import { generateSecrets, keyValueLines } from "./secrets.ts";
+import type { RunPaths } from "./spec.ts";
+import type { StartOptions, StartResult } from "./start.ts";
+
+/** The `runtime.env` written to the EMUCFG disk: instance name, host ports, profile values. Never secrets. */
+export function runtimeEnv(
+  name: string,
+  profile: Profile,
+  ports: Record<string, { host: number }>,
+): string {
+  const lines = [`EMU_INSTANCE=${name}`, `EMU_PROFILE=${profile.name}`];
+  for (const [port, p] of Object.entries(ports)) {
+    lines.push(`EMU_${port.toUpperCase()}_HOST_PORT=${p.host}`);
+  }
+  for (const [key, value] of Object.entries(profile.runtime)) lines.push(`${key}=${value}`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** Everything one start knows. */
+export interface BootContext {
+  options: StartOptions;
+  profile: Profile;
+  image: ImageInfo;
+  probe: ProbeResult;
+  ports: Record<string, { guest: number; host: number }>;
+  paths: Awaited<ReturnType<typeof findInstance>>["paths"];
+  progress: (text: string) => void;
+}
+
+/** A resume that failed after launch; the caller cold-boots instead. */
+export class ResumeFailed extends Error {}
+
+export function runPaths(ctx: BootContext, runtimeIso: string, incoming: boolean): RunPaths {
+  const { paths, options, ports } = ctx;
+  return {
+    disk: paths.runDisk,
+    runtimeIso,
+    qmpSocket: paths.qmpSocket,
+    qgaSocket: paths.qgaSocket,
+    serialLog: paths.serialLog,
+    pidFile: paths.pidFile,
+    name: options.name,
+    forwards: ports,
+    incoming,
+  };
+}
+
+export function newRecord(
+  ctx: BootContext,
+  pid: number,
+  boot: "cold" | "resume" | "suspend",
+  snapshot: string | null,
+  runtimeIso: string,
+): InstanceRecord {
+  return {
+    schema: 1,
+    name: ctx.options.name,
+    state: "starting",
+    pid,
+    qemu: ctx.probe.qemu.path,
+    ports: ctx.ports,
+    sockets: { qmp: ctx.paths.qmpSocket, qga: ctx.paths.qgaSocket },
+    image: {
+      dir: ctx.image.dir,
+      name: ctx.image.name,
+      version: ctx.image.version,
+      sha256: ctx.image.sha256,
+    },
+    snapshot,
+    boot,
+    runtime_iso: runtimeIso,
+    profile: ctx.options.profilePath,
+    started_at: new Date().toISOString(),
+    healthy_at: null,
+    stopped_at: null,
+    stop_method: null,
+  };
+}
+
+/**
+ * After boot or resume: set the guest clock (a resumed guest wakes with capture time),
+ * then pipe fresh secrets and run-time values to the rotate command. Returns the secrets.
+ */
+export async function settleGuest(
+  ctx: BootContext,
+  resumed: boolean,
+): Promise<Record<string, string>> {
+  const { profile, options, progress } = ctx;
+  const qga = await QgaClient.connect(ctx.paths.qgaSocket, {
+    timeoutMs: 30_000,
+    signal: options.signal,
+  });
+  try {
+    if (resumed) {
+      try {
+        await qga.setTime(undefined, { timeoutMs: 10_000 });
+      } catch (err) {
+        // The agent sets the system clock, then runs hwclock; a guest without hwclock
+        // still has the right time, so only that second step may fail quietly.
+        if (!(err instanceof CommandError && /hardware clock/.test(err.description))) throw err;
+        progress("guest clock set (the guest has no hwclock to update)");
+      }
+    }
+    if (options.noRotation || profile.rotate === undefined) return {};
+    const secrets = generateSecrets(profile.secrets);
+    const values: Record<string, string> = { ...secrets, EMU_INSTANCE: options.name };
+    for (const [port, p] of Object.entries(ctx.ports)) {
+      values[`EMU_${port.toUpperCase()}_HOST_PORT`] = String(p.host);
+    }
+    Object.assign(values, profile.runtime);
+    progress(
+      `rotating ${Object.keys(secrets).length} secret${
+        Object.keys(secrets).length === 1 ? "" : "s"
+      }`,
+    );
+    const result = await qga.exec(profile.rotate.command, {
+      input: new TextEncoder().encode(keyValueLines(values)),
+      timeoutMs: profile.rotate.timeout_s * 1000,
+    });
+    if (result.exitCode !== 0) {
+      const stderr = new TextDecoder().decode(result.stderr).trim().split("\n").slice(-3).join(
+        " / ",
+      );
+      throw new EmuError(
+        "rotation_failed",
+        `Cannot rotate secrets: ${profile.rotate.command} exited ${
+          result.exitCode ?? `on signal ${result.signal}`
+        }${stderr ? `: ${stderr}` : ""}`,
+        {
+          hint:
+            "Fix the image's rotate command (it reads KEY=VALUE lines on stdin and must exit 0).",
+        },
+      );
+    }
+    return secrets;
+  } finally {
+    await qga.close();
+  }
+}
+
+/** Waits for every health check, then records the instance as running. */
+export async function becomeHealthy(
+  ctx: BootContext,
+  record: InstanceRecord,
+  started: number,
+  secrets: Record<string, string>,
+  timeoutMs = ctx.options.healthTimeoutMs ?? 300_000,
+): Promise<StartResult> {
+  const { options } = ctx;
+  const health = await waitHealthy(ctx.profile.health, ctx.ports, {
+    timeoutMs,
+    signal: options.signal,
+    onWaiting: ctx.progress,
+  });
+  record.state = "running";
+  record.healthy_at = new Date().toISOString();
+  await writeRecord(ctx.paths.record, record);
+  return {
+    record,
+    alreadyRunning: false,
+    health,
+    bootMs: Math.round(performance.now() - started),
+    secrets,
+    fallback: null,
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * Cold boot: the image's own boot on the instance's run disk, with its EMUCFG disk.
+ *
+ * @module
+ */
+import { EmuError } from "../errors.ts";
+import { writeIsoFile } from "../iso/mod.ts";
+import { launch, waitReady } from "./boot.ts";
+import { createOverlay } from "./overlay.ts";
+import { writeRecord } from "./record.ts";
+import { serialTail } from "./serial.ts";
+import { vmSpec } from "./spec.ts";
+import { stopInstance } from "./stop.ts";
+import type { StartResult } from "./start.ts";
+import {
+  becomeHealthy,
+  type BootContext,
+  newRecord,
+  runPaths,
+  runtimeEnv,
+  settleGuest,
+} from "./_boot.ts";
+
+/** Cold boot: the image's own boot, on the instance's run disk. */
+export async function coldBoot(ctx: BootContext): Promise<StartResult> {
+  const { paths, profile, progress, options, image, probe } = ctx;
+  if (!(await Deno.stat(paths.runDisk).then(() => true, () => false))) {
+    await createOverlay(probe.qemu.img, image.disk, paths.runDisk);
+  }
+  await writeIsoFile(
+    [{
+      path: "runtime.env",
+      data: new TextEncoder().encode(runtimeEnv(options.name, profile, ctx.ports)),
+    }],
+    paths.runtimeIso,
+    { label: "EMUCFG" },
+  );
+  const spec = vmSpec(profile, image, probe, runPaths(ctx, paths.runtimeIso, false));
+  await Deno.writeTextFile(paths.serialLog, "");
+  progress(
+    `cold-booting ${image.name} ${image.version} (${probe.accel.accel}, ${profile.vm.memory_mib} MiB, ${profile.vm.cpus} vCPU)`,
+  );
+  const started = performance.now();
+  const pid = await launch(probe.qemu.path, spec);
+  const record = newRecord(ctx, pid, "cold", null, paths.runtimeIso);
+  await writeRecord(paths.record, record);
+  const timeoutMs = options.healthTimeoutMs ?? 300_000;
+  try {
+    await waitReady({
+      qgaSocket: paths.qgaSocket,
+      checks: [],
+      ports: ctx.ports,
+      timeoutMs,
+      signal: options.signal,
+      onProgress: progress,
+    });
+    const secrets = await settleGuest(ctx, false);
+    return await becomeHealthy(
+      ctx,
+      record,
+      started,
+      secrets,
+      Math.max(1000, timeoutMs - (performance.now() - started)),
+    );
+  } catch (err) {
+    record.state = "unhealthy";
+    await writeRecord(paths.record, record);
+    const tail = await serialTail(paths.serialLog, 15);
+    if (options.stopOnFailure) {
+      await stopInstance({ settings: options.settings, name: options.name, lockHeld: true });
+    }
+    if (
+      err instanceof EmuError &&
+      (err.code === "health_timeout" || err.code === "protocol_timeout" ||
+        err.code === "socket_unavailable")
+    ) {
+      const left = options.stopOnFailure
+        ? "The VM was stopped."
+        : `The VM is left running: \`emu logs --name ${options.name}\`, then \`emu stop --name ${options.name}\`.`;
+      throw new EmuError(
+        "health_timeout",
+        `${err.message}\nLast serial console lines:\n${tail || "(empty)"}`,
+        {
+          hint: `${left} Raise the wait with --timeout SECONDS if the guest is just slow.`,
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+}
