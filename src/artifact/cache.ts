@@ -85,15 +85,7 @@ export async function verifyImage(
   if (info.size !== image.size) {
     return { ok: false, problem: `size is ${info.size}, image.json says ${image.size}` };
   }
-  const hash = createHash("sha256");
-  using file = await Deno.open(image.disk, { read: true });
-  const buffer = new Uint8Array(4 * 1024 * 1024);
-  while (true) {
-    const n = await file.read(buffer);
-    if (n === null) break;
-    hash.update(buffer.subarray(0, n));
-  }
-  const digest = hash.digest("hex");
+  const digest = await sha256File(image.disk);
   return digest === image.sha256
     ? { ok: true, problem: null }
     : { ok: false, problem: `sha256 is ${digest}, image.json says ${image.sha256}` };
@@ -144,4 +136,17 @@ export async function evictImages(
     removed.push(victim.id);
   }
   return removed;
+}
+
+/** sha256 (hex) of a file, read in 4 MiB blocks. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(4 * 1024 * 1024);
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    hash.update(buffer.subarray(0, n));
+  }
+  return hash.digest("hex");
 }

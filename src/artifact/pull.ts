@@ -7,13 +7,19 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { EmuError } from "../errors.ts";
+import { listImages, sha256File } from "./cache.ts";
 import { download, type DownloadProgress } from "./download.ts";
 import { fetchSmall } from "./fetch_small.ts";
 import { IMAGE_JSON, type ImageInfo, parseImageJson } from "./image_json.ts";
-import { imageArtifactName, MAX_MANIFEST_BYTES, parseManifest, pickRelease } from "./manifest.ts";
+import {
+  imageArtifactName,
+  type Manifest,
+  MAX_MANIFEST_BYTES,
+  parseManifest,
+  pickRelease,
+} from "./manifest.ts";
 import { MAX_SHA256SUMS_BYTES, parseSha256Sums } from "./sha256sums.ts";
 import { verifySignature } from "./signature.ts";
 
@@ -46,6 +52,12 @@ export function imageId(version: string, artifact: string): string {
   return `${version}-${artifact}`.replace(/[^A-Za-z0-9._-]/g, "_");
 }
 
+/** Fetches (with the 1 MiB cap) and parses the release manifest at `source`. */
+export async function fetchManifest(source: string, signal?: AbortSignal): Promise<Manifest> {
+  const bytes = await fetchSmall(source, MAX_MANIFEST_BYTES, "the release manifest", signal);
+  return parseManifest(new TextDecoder().decode(bytes), source);
+}
+
 /** Resolves, verifies, downloads and installs the image; reuses an installed one. */
 export async function pullImage(options: PullOptions): Promise<PullResult> {
   const say = options.onMessage ?? (() => {});
@@ -54,10 +66,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
       hint: "Set image.public_key in emu.json to the PEM key the releases are signed with.",
     });
   }
-  const manifestText = new TextDecoder().decode(
-    await fetchSmall(options.source, MAX_MANIFEST_BYTES, "the release manifest", options.signal),
-  );
-  const manifest = parseManifest(manifestText, options.source);
+  const manifest = await fetchManifest(options.source, options.signal);
   const release = pickRelease(manifest, options.version);
   const artifact = imageArtifactName(options.arch);
   const url = release.artifacts[artifact];
@@ -160,35 +169,13 @@ export async function installedImage(
   version: string,
   arch: "x86_64" | "aarch64",
 ): Promise<ImageInfo | null> {
-  const found: ImageInfo[] = [];
-  try {
-    for await (const e of Deno.readDir(imagesDir)) {
-      if (!e.isDirectory || e.name.startsWith(".")) continue;
-      const dir = join(imagesDir, e.name);
-      const info = await Deno.readTextFile(join(dir, IMAGE_JSON)).then(
-        (t) => parseImageJson(t, dir),
-        () => null,
-      );
-      if (
-        info && info.source === source && info.arch === arch &&
-        (version === "latest" || info.version.replace(/^v/, "") === version.replace(/^v/, ""))
-      ) {
-        found.push(info);
-      }
-    }
-  } catch { /* no images yet */ }
-  found.sort((a, b) => b.version.localeCompare(a.version, undefined, { numeric: true }));
+  const wanted = version.replace(/^v/, "");
+  const found = (await listImages(imagesDir))
+    .map((c) => c.image)
+    .filter((i) =>
+      i.source === source && i.arch === arch &&
+      (version === "latest" || i.version.replace(/^v/, "") === wanted)
+    )
+    .sort((a, b) => b.version.localeCompare(a.version, undefined, { numeric: true }));
   return found[0] ?? null;
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  using file = await Deno.open(path, { read: true });
-  const buffer = new Uint8Array(4 * 1024 * 1024);
-  while (true) {
-    const n = await file.read(buffer);
-    if (n === null) break;
-    hash.update(buffer.subarray(0, n));
-  }
-  return hash.digest("hex");
 }

@@ -6,7 +6,9 @@
 import { Option } from "@commander-js/extra-typings";
 import { type LoadedProfile, loadProfile } from "../config/load.ts";
 import { validateInstanceName } from "../config/paths.ts";
+import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
+import { isManifestSource } from "../vm/image_source.ts";
 import { EmuError } from "../errors.ts";
 
 /** `--name N` (default `default`). */
@@ -44,4 +46,27 @@ export function parseSeconds(value: string): number {
     throw new EmuError("usage", `Cannot use --timeout ${value}: expected a number of seconds`);
   }
   return n;
+}
+
+/**
+ * The release manifest a command works on: `--source`, else the profile's image source.
+ *
+ * @throws {EmuError} `usage` when it is not a manifest (a URL or a .json file).
+ */
+export function manifestSource(
+  profile: Profile,
+  override: string | undefined,
+  action: string,
+): string {
+  const source = override ?? profile.image.source;
+  if (!isManifestSource(source)) {
+    throw new EmuError(
+      "usage",
+      `Cannot ${action} ${source}: it is not a release manifest (a URL or a .json file)`,
+      {
+        hint: "Local image directories need no manifest: `emu start` uses them in place.",
+      },
+    );
+  }
+  return source;
 }

@@ -4,13 +4,9 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { fetchSmall } from "../artifact/fetch_small.ts";
-import { MAX_MANIFEST_BYTES, parseManifest } from "../artifact/manifest.ts";
-import { installedImage } from "../artifact/pull.ts";
-import { EmuError } from "../errors.ts";
-import { normalizeArch } from "../qemu/host.ts";
-import { isManifestSource } from "../vm/image_source.ts";
-import { profileFor } from "./_instance_options.ts";
+import { fetchManifest, installedImage } from "../artifact/pull.ts";
+import { hostGuestArch } from "../qemu/host.ts";
+import { manifestSource, profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
 
@@ -26,20 +22,9 @@ export function registerListReleases(program: Command, io: CliIo): void {
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const { profile } = await profileFor(settings);
-      const source = options.source ?? profile.image.source;
-      if (!isManifestSource(source)) {
-        throw new EmuError(
-          "usage",
-          `Cannot list releases of ${source}: it is not a release manifest (a URL or a .json file)`,
-        );
-      }
-      const manifest = parseManifest(
-        new TextDecoder().decode(
-          await fetchSmall(source, MAX_MANIFEST_BYTES, "the release manifest"),
-        ),
-        source,
-      );
-      const arch = normalizeArch(Deno.build.arch) ?? "x86_64";
+      const source = manifestSource(profile, options.source, "list releases of");
+      const manifest = await fetchManifest(source);
+      const arch = hostGuestArch();
       const rows = await Promise.all(manifest.releases.map(async (r) => ({
         version: r.version,
         released_at: r.released_at,

@@ -5,12 +5,11 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { EmuError } from "../errors.ts";
-import { normalizeArch } from "../qemu/host.ts";
+import { hostGuestArch } from "../qemu/host.ts";
 import { probeHost } from "../qemu/probe.ts";
 import { captureSnapshot } from "../vm/capture.ts";
-import { isManifestSource, pullAndEvict } from "../vm/image_source.ts";
-import { profileFor } from "./_instance_options.ts";
+import { pullAndEvict } from "../vm/image_source.ts";
+import { manifestSource, profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
 import { ProgressReporter } from "./progress.ts";
@@ -37,16 +36,7 @@ export function registerPull(program: Command, io: CliIo): void {
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const { profile } = await profileFor(settings);
-      const source = options.source ?? profile.image.source;
-      if (!isManifestSource(source)) {
-        throw new EmuError(
-          "usage",
-          `Cannot pull ${source}: it is not a release manifest (a URL or a .json file)`,
-          {
-            hint: "Local image directories need no pull: `emu start` uses them in place.",
-          },
-        );
-      }
+      const source = manifestSource(profile, options.source, "pull");
       const progress = new ProgressReporter(io, out.mode);
       const result = await pullAndEvict(
         settings,
@@ -54,7 +44,7 @@ export function registerPull(program: Command, io: CliIo): void {
         {
           source,
           version: options.version ?? profile.image.version,
-          arch: normalizeArch(Deno.build.arch) ?? "x86_64",
+          arch: hostGuestArch(),
           publicKey: profile.image.public_key,
           imagesDir: settings.layout.images,
           downloadsDir: settings.layout.downloads,

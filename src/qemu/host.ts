@@ -32,6 +32,11 @@ export function normalizeArch(arch: string): Arch | null {
   return null;
 }
 
+/** The guest architecture that runs natively here (x86_64 where emu cannot tell). */
+export function hostGuestArch(): Arch {
+  return normalizeArch(Deno.build.arch) ?? "x86_64";
+}
+
 /** Gathers host facts. */
 export async function hostFacts(): Promise<HostFacts> {
   const facts: HostFacts = {

@@ -13,7 +13,7 @@ import { installedImage, pullImage } from "../artifact/pull.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
-import { normalizeArch } from "../qemu/host.ts";
+import { hostGuestArch } from "../qemu/host.ts";
 import { listInstances } from "./instance.ts";
 
 /** Whether an image source is a release manifest (a URL, or a local `.json` file). */
@@ -41,7 +41,7 @@ export async function resolveImage(
 ): Promise<ImageInfo> {
   const source = profile.image.source;
   if (isManifestSource(source)) {
-    const arch = normalizeArch(Deno.build.arch) ?? "x86_64";
+    const arch = hostGuestArch();
     const installed = await installedImage(
       settings.layout.images,
       source,
