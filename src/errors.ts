@@ -56,6 +56,10 @@ export type EmuErrorCode =
   | "qmp_command_failed"
   | "qga_command_failed"
   | "aborted"
+  // image build
+  | "image_build_input"
+  | "provision_failed"
+  | "provision_timeout"
   // internal
   | "internal";
 

@@ -12,6 +12,7 @@ import { registerConfig } from "./config.ts";
 import { registerDoctor } from "./doctor.ts";
 import type { CliIo } from "./io.ts";
 import { registerExec } from "./exec.ts";
+import { registerImage } from "./image.ts";
 import { registerImages } from "./images.ts";
 import { registerIso } from "./iso.ts";
 import { registerListReleases } from "./list_releases.ts";
@@ -70,6 +71,7 @@ export function buildProgram(io: CliIo): Command {
   registerRun(program, io);
   registerConfig(program, io);
   registerDoctor(program, io);
+  registerImage(program, io);
   registerIso(program, io);
   registerCompletions(program, io);
   const everyCommand = (command: Command): void => {

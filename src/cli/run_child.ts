@@ -9,6 +9,7 @@ import { EmuError } from "../errors.ts";
 import { runHealthChecks } from "../vm/health.ts";
 import { findInstance } from "../vm/instance.ts";
 import type { InstanceRecord } from "../vm/record.ts";
+import { readSecretsFile } from "../vm/secrets_file.ts";
 import { startInstance } from "../vm/start.ts";
 import { stopInstance } from "../vm/stop.ts";
 import { collectPort, nameOption, parseSeconds, profileFor } from "./_instance_options.ts";
@@ -80,9 +81,15 @@ export function registerRun(program: Command, io: CliIo): void {
         (await runHealthChecks(profile.health, found.record.ports)).every((h) => h.ok)
       ) {
         record = found.record;
-        out.info(
-          `reusing running instance ${options.name} (its secrets are not known to this emu, so they are not passed on)`,
-        );
+        const saved = await readSecretsFile(found.paths.secretsFile);
+        if (saved !== null) {
+          secrets = saved;
+          out.info(`reusing running instance ${options.name} with its saved secrets`);
+        } else {
+          out.info(
+            `reusing running instance ${options.name} (its secrets are not passed on: start it with \`emu start --save-secrets\` for that)`,
+          );
+        }
       } else {
         const result = await startInstance({
           settings,

@@ -36,6 +36,10 @@ export function registerStart(program: Command, io: CliIo): void {
     )
     .option("--cold", "boot from scratch instead of resuming the snapshot")
     .option("--no-rotation", "keep the guest's current secrets (faster; prints a warning)")
+    .option(
+      "--save-secrets",
+      "keep this start's secrets in a 0600 file in the instance directory, for `emu run` to pass on",
+    )
     .addHelpText(
       "after",
       "\nThe first start captures a snapshot (a cold boot, then the RAM is saved); later starts resume it in\n" +
@@ -55,6 +59,7 @@ export function registerStart(program: Command, io: CliIo): void {
         stopOnFailure: options.stopOnFailure,
         cold: options.cold,
         noRotation: !options.rotation,
+        saveSecrets: options.saveSecrets,
         onProgress: (t) => out.info(t),
       });
       const secretNames = Object.keys(profile.secrets);

@@ -139,6 +139,8 @@ export interface InstancePaths {
   serialLog: string;
   runtimeIso: string;
   record: string;
+  /** Secrets saved on request (`emu start --save-secrets`), mode 0600. */
+  secretsFile: string;
   lock: string;
   pidFile: string;
   qmpSocket: string;
@@ -162,6 +164,7 @@ export function instancePaths(home: string, runtimeDir: string, name: string): I
     serialLog: join(dir, "serial.log"),
     runtimeIso: join(dir, "runtime.iso"),
     record: join(dir, "instance.json"),
+    secretsFile: join(dir, "secrets.env"),
     lock: join(dir, "lock"),
     pidFile: join(dir, "qemu.pid"),
     qmpSocket,

@@ -21,6 +21,7 @@ import { type InstanceRecord, writeRecord } from "./record.ts";
 import { type BootContext, ResumeFailed } from "./_boot.ts";
 import { coldBoot } from "./cold_boot.ts";
 import { interruptedResume, resume, resumeSuspended } from "./resume.ts";
+import { removeSecretsFile, writeSecretsFile } from "./secrets_file.ts";
 /** Options of {@linkcode startInstance}. */
 export interface StartOptions {
   settings: Settings;
@@ -40,6 +41,8 @@ export interface StartOptions {
   cold?: boolean;
   /** Skip secret rotation (faster; the guest keeps its current secrets). */
   noRotation?: boolean;
+  /** Keep the rotated secrets in the instance's 0600 secrets file for later `emu run`. */
+  saveSecrets?: boolean;
   /** Progress lines. */
   onProgress?: (text: string) => void;
   signal?: AbortSignal;
@@ -148,6 +151,9 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
     progress(`instance ${name}: its QEMU (pid ${current.record.pid}) is gone; cleaning up`);
   }
   await clearRuntimeFiles(paths);
+  // Whatever this start does, secrets saved for an earlier boot are no longer the guest's
+  // (a suspended instance wakes with its own, so its file stays until we know).
+  if (current.record?.state !== "suspended") await removeSecretsFile(paths.secretsFile);
 
   const ports = resolvePorts(profile, options.portOverrides);
   await assertPortsFree(ports, settings.layout.instances);
@@ -162,11 +168,28 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
     guestArch: image.arch,
   });
   const ctx: BootContext = { options, profile, image, probe, ports, paths, progress };
+  const result = await bootInstance(ctx, current.record);
+  if (result.record.boot !== "suspend") {
+    await removeSecretsFile(paths.secretsFile);
+    if (options.saveSecrets && Object.keys(result.secrets).length > 0) {
+      await writeSecretsFile(paths.secretsFile, result.secrets);
+    }
+  }
+  return result;
+}
+
+/** Resumes the suspended state, or the snapshot, or cold-boots; see the module doc. */
+async function bootInstance(
+  ctx: BootContext,
+  previous: InstanceRecord | null,
+): Promise<StartResult> {
+  const { options, profile, image, probe, progress } = ctx;
+  const { settings } = options;
 
   let fallback: string | null = null;
-  if (current.record?.state === "suspended" && !options.cold) {
+  if (previous?.state === "suspended" && !options.cold) {
     try {
-      const resumed = await resumeSuspended(ctx, current.record);
+      const resumed = await resumeSuspended(ctx, previous);
       if (resumed !== null) return resumed;
     } catch (err) {
       if (!(err instanceof ResumeFailed)) throw err;

@@ -1,7 +1,7 @@
 /**
  * Stopping an instance: ACPI power-down over a negotiated QMP connection, then SIGTERM,
- * then SIGKILL, each with a deadline. Sockets and pid file go; the run disk and serial
- * log stay.
+ * then SIGKILL, each with a deadline. Sockets, pid file and saved secrets go; the run disk
+ * and serial log stay.
  *
  * @module
  */
@@ -11,6 +11,7 @@ import { waitForExit } from "../qemu/process.ts";
 import { clearRuntimeFiles, findInstance } from "./instance.ts";
 import { InstanceLock } from "./lock.ts";
 import { writeRecord } from "./record.ts";
+import { removeSecretsFile } from "./secrets_file.ts";
 
 /** Options of {@linkcode stopInstance}. */
 export interface StopOptions {
@@ -79,6 +80,8 @@ export async function stopInstance(options: StopOptions): Promise<StopResult> {
       }
     }
     await clearRuntimeFiles(paths);
+    // The guest that knew the saved secrets is gone.
+    await removeSecretsFile(paths.secretsFile);
     if (record.state !== "stopped" || alive) {
       record.state = "stopped";
       record.pid = null;

@@ -44,10 +44,14 @@ export async function qemuProcessesWith(needle: string): Promise<number[]> {
 }
 
 /**
- * Runs `fn` with a fresh environment; afterwards stops anything left, and asserts no
+ * Runs `fn` with a fresh environment (the fast fixture's profile unless `options.profile`
+ * gives another); afterwards stops anything left, and asserts no
  * QEMU process, socket or temp file of this test survives.
  */
-export async function withVmEnv(fn: (vm: VmEnv) => Promise<void>): Promise<void> {
+export async function withVmEnv(
+  fn: (vm: VmEnv) => Promise<void>,
+  options: { profile?: () => Promise<string> } = {},
+): Promise<void> {
   if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
   if (!await requireTool("qemu-ga", "qemu-guest-agent (bookworm-backports)", ["--version"])) return;
   if (
@@ -55,16 +59,18 @@ export async function withVmEnv(fn: (vm: VmEnv) => Promise<void>): Promise<void>
       "--version",
     ])
   ) return;
-  const fixture = await ensureFastFixture({ log: () => {} });
+  const profile = options.profile
+    ? await options.profile()
+    : (await ensureFastFixture({ log: () => {} })).profile;
   const dir = await Deno.makeTempDir({ prefix: "emu-vm-" });
   const vm: VmEnv = {
     dir,
     home: join(dir, "home"),
     runtimeDir: join(dir, "run"),
-    profile: fixture.profile,
+    profile,
     env: { EMU_HOME: join(dir, "home"), EMU_RUNTIME_DIR: join(dir, "run") },
     emu: (args, extraEnv = {}) =>
-      spawnEmu(["--config", fixture.profile, ...args], { env: { ...vm.env, ...extraEnv } }),
+      spawnEmu(["--config", profile, ...args], { env: { ...vm.env, ...extraEnv } }),
   };
   try {
     await fn(vm);

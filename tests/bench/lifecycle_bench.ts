@@ -1,57 +1,87 @@
 /**
- * Start to healthy with the fast fixture guest under TCG, through the real `emu`
- * process: cold boot vs resume (with and without rotation), same run. Each iteration
- * times `emu start` only; the stop that follows is outside the measurement.
- * Run with `deno task bench` (builds the fixture first if needed).
+ * Start to healthy under TCG, through the real `emu` process: cold boot vs resume (with
+ * and without rotation), same run, for the fast fixture guest and for the demo stack
+ * (Debian 12 + PostgreSQL + the API). Each iteration times `emu start` only; the reset
+ * that follows is outside the measurement. Capture time and state size are printed.
+ * Run with `deno task bench` (builds the images first if needed; the demo needs root).
  */
 import { join } from "node:path";
+import { ensureDemoImage } from "../../fixtures/demo.ts";
 import { ensureFastFixture } from "../../fixtures/fast.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
-const fixture = await ensureFastFixture({ log: () => {} });
-const dir = await Deno.makeTempDir({ prefix: "emu-bench-" });
-const env = { EMU_HOME: join(dir, "home"), EMU_RUNTIME_DIR: join(dir, "run"), NO_COLOR: "1" };
+const MIB = 2 ** 20;
 
-async function emu(...args: string[]): Promise<string> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, MAIN, "--config", fixture.profile, ...args],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
+interface Stack {
+  label: string;
+  profile: string;
+  ports: string[];
+  iterations: number;
 }
 
-const capture = JSON.parse(await emu("capture", "--json"));
-console.log(
-  `capture: state saved in ${capture.capture_ms} ms; state file ${
-    (capture.state.logical_bytes / 2 ** 20).toFixed(0)
-  } MiB logical, ` +
-    `${(capture.state.allocated_bytes / 2 ** 20).toFixed(0)} MiB allocated`,
-);
+const stacks: Stack[] = [
+  {
+    label: "fast fixture",
+    profile: (await ensureFastFixture({ log: () => {} })).profile,
+    ports: ["--port", "http=26890"],
+    iterations: 5,
+  },
+  {
+    label: "demo stack",
+    profile: (await ensureDemoImage({ log: () => {} })).profile,
+    ports: ["--port", "api=26891", "--port", "db=26892"],
+    iterations: 3,
+  },
+];
+
+const dir = await Deno.makeTempDir({ prefix: "emu-bench-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 
-const options = { group: "start to healthy (fast fixture, TCG)", n: 5, warmup: 1 };
+for (const stack of stacks) {
+  const env = {
+    EMU_HOME: join(dir, stack.label.replace(" ", "-")),
+    EMU_RUNTIME_DIR: join(dir, `run-${stack.label.replace(" ", "-")}`),
+    NO_COLOR: "1",
+  };
+  const emu = async (...args: string[]): Promise<string> => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--config", CONFIG, MAIN, "--config", stack.profile, ...args],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+    return new TextDecoder().decode(out.stdout);
+  };
 
-Deno.bench("cold boot: emu start --cold", { ...options, baseline: true }, async (b) => {
-  b.start();
-  await emu("start", "--cold", "--port", "http=26890");
-  b.end();
-  await emu("reset");
-});
+  const capture = JSON.parse(await emu("capture", "--json"));
+  console.log(
+    `${stack.label}: capture saved the state in ${capture.capture_ms} ms; state file ${
+      (capture.state.logical_bytes / MIB).toFixed(0)
+    } MiB logical, ${(capture.state.allocated_bytes / MIB).toFixed(0)} MiB allocated`,
+  );
 
-Deno.bench("resume + rotation: emu start", options, async (b) => {
-  b.start();
-  await emu("start", "--port", "http=26890");
-  b.end();
-  await emu("reset");
-});
-
-Deno.bench("resume, no rotation: emu start --no-rotation", options, async (b) => {
-  b.start();
-  await emu("start", "--no-rotation", "--port", "http=26890");
-  b.end();
-  await emu("reset");
-});
+  const options = {
+    group: `start to healthy (${stack.label}, TCG)`,
+    n: stack.iterations,
+    warmup: 1,
+  };
+  const timed = (...args: string[]) => async (b: Deno.BenchContext) => {
+    b.start();
+    await emu("start", ...args, ...stack.ports);
+    b.end();
+    await emu("reset");
+  };
+  Deno.bench(
+    `${stack.label}: cold boot (emu start --cold)`,
+    { ...options, baseline: true },
+    timed("--cold"),
+  );
+  Deno.bench(`${stack.label}: resume + rotation (emu start)`, options, timed());
+  Deno.bench(
+    `${stack.label}: resume, no rotation (emu start --no-rotation)`,
+    options,
+    timed("--no-rotation"),
+  );
+}

@@ -145,7 +145,36 @@ Deno.test("lifecycle: run -- passes the URLs, returns the child's code, and stop
     assert.equal(reuse.code, 0);
     assert.match(
       reuse.stderr,
-      /reusing running instance default \(its secrets are not known to this emu, so they are not passed on\)/,
+      /reusing running instance default \(its secrets are not passed on: start it with `emu start --save-secrets` for that\)/,
     );
     assert.equal((await qemuProcessesWith(vm.dir)).length, 1);
+
+    // --save-secrets: a 0600 file that a later `emu run` hands on; stop removes it.
+    assert.equal((await vm.emu(["stop"])).code, 0);
+    const saved = await vm.emu(["start", "--save-secrets", "--port", `http=${port}`]);
+    assert.equal(saved.code, 0, saved.stderr);
+    const file = join(vm.home, "instances", "default", "secrets.env");
+    assert.equal((await Deno.stat(file)).mode! & 0o777, 0o600);
+    const secret = /^API_SECRET=([0-9a-f]{64})\n$/.exec(await Deno.readTextFile(file))?.[1];
+    assert.ok(secret);
+    const withSaved = await vm.emu([
+      "run",
+      "--",
+      "sh",
+      "-c",
+      'printf %s "$API_SECRET" | sha256sum | cut -c1-64; curl -sf "$EMU_HTTP_URL/cgi-bin/health"',
+    ]);
+    assert.equal(withSaved.code, 0, withSaved.stderr);
+    assert.match(withSaved.stderr, /reusing running instance default with its saved secrets/);
+    const [given, , , guest] = withSaved.stdout.trim().split("\n");
+    assert.equal(guest, `api_secret_sha256=${given}`, "the saved secret is the guest's");
+    assert.equal(
+      given,
+      new TextDecoder().decode(
+        (await new Deno.Command("sh", { args: ["-c", `printf %s ${secret} | sha256sum`] }).output())
+          .stdout,
+      ).slice(0, 64),
+    );
+    assert.equal((await vm.emu(["stop"])).code, 0);
+    assert.equal(await Deno.stat(file).catch(() => null), null, "stop removes the saved secrets");
   }));

@@ -80,6 +80,7 @@ Deno.test("instancePaths puts sockets in the runtime dir and files in the instan
     serialLog: "/h/instances/default/serial.log",
     runtimeIso: "/h/instances/default/runtime.iso",
     record: "/h/instances/default/instance.json",
+    secretsFile: "/h/instances/default/secrets.env",
     lock: "/h/instances/default/lock",
     pidFile: "/h/instances/default/qemu.pid",
     qmpSocket: "/tmp/emu-0/default.qmp",
