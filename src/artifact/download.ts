@@ -33,8 +33,13 @@ export interface DownloadOptions {
   partDir: string;
   /** Stable name of this artifact's part file (e.g. its sha256). */
   partId: string;
-  /** Expected sha256 of the published bytes (from SHA256SUMS). */
-  sha256: string;
+  /**
+   * Expected sha256 of the published bytes (from SHA256SUMS), or `null` to compute it
+   * without a check — only for the user's own local files (`file:` URLs).
+   */
+  sha256: string | null;
+  /** Where the expected sha256 came from, for the mismatch message (default "SHA256SUMS"). */
+  sha256Origin?: string;
   /** Decompress zstd on the way (the hash covers the compressed bytes). */
   zstd: boolean;
   signal?: AbortSignal;
@@ -54,6 +59,8 @@ export interface DownloadResult {
   /** The download continued a part file. */
   resumed: boolean;
   attempts: number;
+  /** sha256 of the published bytes. */
+  sha256: string;
 }
 
 interface PartMeta {
@@ -65,6 +72,9 @@ class Transient extends Error {}
 
 /** Downloads, verifies and installs one artifact. */
 export async function download(options: DownloadOptions): Promise<DownloadResult> {
+  if (options.sha256 === null && !options.url.startsWith("file:")) {
+    throw new EmuError("internal", `Cannot download ${options.url} without a sha256 to check`);
+  }
   await Deno.mkdir(options.partDir, { recursive: true });
   const attempts = options.attempts ?? 4;
   let resumedOnce = false;
@@ -142,7 +152,11 @@ async function attemptDownload(
     metaPath,
     JSON.stringify({ url: options.url, validator } satisfies PartMeta),
   );
-  const length = Number(response.headers.get("content-length") ?? NaN);
+  let length = Number(response.headers.get("content-length") ?? NaN);
+  if (!Number.isFinite(length) && options.url.startsWith("file:")) {
+    // Deno's file: responses carry no length; the file's size is the total.
+    length = await Deno.stat(new URL(options.url)).then((s) => s.size, () => NaN);
+  }
   const total = Number.isFinite(length) ? have + length : null;
 
   const temp = join(
@@ -151,10 +165,14 @@ async function attemptDownload(
   );
   await Deno.mkdir(dirname(options.dest), { recursive: true });
   const output = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
-  const partFile = await Deno.open(part, { write: true, create: true, append: true, mode: 0o644 });
+  // A local file needs no part to resume from: it is read again.
+  const partFile = options.url.startsWith("file:")
+    ? null
+    : await Deno.open(part, { write: true, create: true, append: true, mode: 0o644 });
   const hash = createHash("sha256");
   const sink = options.zstd ? new ZstdSink(output) : new FileSink(output);
   let bytes = 0;
+  let digest = "";
   let outcome: "ok" | "failed" = "failed";
   // A damaged download can break decompression before the hash is known: keep hashing,
   // and report the checksum (the real cause) first.
@@ -192,7 +210,7 @@ async function attemptDownload(
         }
         if (chunk.done) break;
         hash.update(chunk.value);
-        writeAllSync(partFile, chunk.value);
+        if (partFile) writeAllSync(partFile, chunk.value);
         await feed(chunk.value);
         bytes += chunk.value.length;
         options.onProgress?.({ bytes, total, resumedFrom: have });
@@ -203,13 +221,15 @@ async function attemptDownload(
     if (total !== null && bytes < total) {
       throw new Transient(`the connection closed at ${bytes} of ${total} bytes`);
     }
-    const digest = hash.digest("hex");
-    if (digest !== options.sha256) {
+    digest = hash.digest("hex");
+    if (options.sha256 !== null && digest !== options.sha256) {
       await Deno.remove(part).catch(() => {});
       await Deno.remove(metaPath).catch(() => {});
       throw new EmuError(
         "checksum_mismatch",
-        `Cannot install ${options.url}: its sha256 is ${digest}, SHA256SUMS says ${options.sha256}`,
+        `Cannot install ${options.url}: its sha256 is ${digest}, ${
+          options.sha256Origin ?? "SHA256SUMS"
+        } says ${options.sha256}`,
         {
           hint:
             "The download was damaged or the file was replaced; nothing was installed. Run the command again.",
@@ -222,7 +242,7 @@ async function attemptDownload(
     outcome = "ok";
   } finally {
     if (outcome !== "ok") await sink.settle();
-    partFile.close();
+    partFile?.close();
     try {
       output.close();
     } catch { /* closed */ }
@@ -232,7 +252,7 @@ async function attemptDownload(
   await Deno.rename(temp, options.dest);
   await Deno.remove(part).catch(() => {});
   await Deno.remove(metaPath).catch(() => {});
-  return { bytes, outputBytes, resumed: have > 0 };
+  return { bytes, outputBytes, resumed: have > 0, sha256: digest };
 }
 
 function abortError(signal: AbortSignal): EmuError {

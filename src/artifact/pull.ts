@@ -47,6 +47,53 @@ export interface PullResult {
   cached: boolean;
 }
 
+/** What `image.json` records about a downloaded image, beside its disk's own hash. */
+export interface StagedImage {
+  name: string;
+  version: string;
+  arch: "x86_64" | "aarch64";
+  size: number;
+  source: string;
+  /** sha256 of the bytes as published (compressed, for a .zst). */
+  published_sha256: string;
+}
+
+/**
+ * Installs a verified `staging/disk.qcow2` as the image directory `dir`: hashes the disk,
+ * writes `image.json`, swaps the directory in by rename (an older copy goes only after),
+ * and records it as verified and just used.
+ */
+export async function installStaged(
+  staging: string,
+  dir: string,
+  fields: StagedImage,
+): Promise<PullResult> {
+  const image = {
+    schema_version: 1,
+    name: fields.name,
+    version: fields.version,
+    arch: fields.arch,
+    disk: "disk.qcow2",
+    sha256: await sha256File(join(staging, "disk.qcow2")),
+    size: fields.size,
+    source: fields.source,
+    published_sha256: fields.published_sha256,
+    pulled_at: new Date().toISOString(),
+  };
+  await Deno.writeTextFile(join(staging, IMAGE_JSON), `${JSON.stringify(image, null, 2)}\n`);
+  const old = `${dir}.old-${crypto.randomUUID().slice(0, 8)}`;
+  const hadOld = await Deno.rename(dir, old).then(() => true, () => false);
+  await Deno.rename(staging, dir);
+  if (hadOld) await Deno.remove(old, { recursive: true }).catch(() => {});
+  const disk = await Deno.stat(join(dir, "disk.qcow2"));
+  await Deno.writeTextFile(join(dir, "verified"), `${disk.size}:${disk.mtime?.getTime() ?? 0}`);
+  await Deno.writeTextFile(join(dir, "last_used"), new Date().toISOString());
+  return {
+    image: parseImageJson(await Deno.readTextFile(join(dir, IMAGE_JSON)), dir),
+    cached: false,
+  };
+}
+
 /** The cache directory name of a release: its version and artifact name, filesystem-safe. */
 export function imageId(version: string, artifact: string): string {
   return `${version}-${artifact}`.replace(/[^A-Za-z0-9._-]/g, "_");
@@ -132,31 +179,14 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
       signal: options.signal,
       onProgress: options.onProgress,
     });
-    const diskSha = await sha256File(join(staging, "disk.qcow2"));
-    const image = {
-      schema_version: 1,
+    return await installStaged(staging, dir, {
       name: fileName.replace(/(\.qcow2)?(\.zst)?$/, ""),
       version: release.version,
       arch: options.arch,
-      disk: "disk.qcow2",
-      sha256: diskSha,
       size: result.outputBytes,
       source: options.source,
       published_sha256: sha256,
-      pulled_at: new Date().toISOString(),
-    };
-    await Deno.writeTextFile(join(staging, IMAGE_JSON), `${JSON.stringify(image, null, 2)}\n`);
-    const old = `${dir}.old-${crypto.randomUUID().slice(0, 8)}`;
-    const hadOld = await Deno.rename(dir, old).then(() => true, () => false);
-    await Deno.rename(staging, dir);
-    if (hadOld) await Deno.remove(old, { recursive: true }).catch(() => {});
-    const disk = await Deno.stat(join(dir, "disk.qcow2"));
-    await Deno.writeTextFile(join(dir, "verified"), `${disk.size}:${disk.mtime?.getTime() ?? 0}`);
-    await Deno.writeTextFile(join(dir, "last_used"), new Date().toISOString());
-    return {
-      image: parseImageJson(await Deno.readTextFile(join(dir, IMAGE_JSON)), dir),
-      cached: false,
-    };
+    });
   } finally {
     await Deno.remove(staging, { recursive: true }).catch(() => {});
   }

@@ -8,7 +8,7 @@ import { type LoadedProfile, loadProfile } from "../config/load.ts";
 import { validateInstanceName } from "../config/paths.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
-import { isManifestSource } from "../vm/image_source.ts";
+import { isManifestSource, isPullableSource } from "../vm/image_source.ts";
 import { EmuError } from "../errors.ts";
 
 /** `--name N` (default `default`). */
@@ -58,15 +58,43 @@ export function manifestSource(
   override: string | undefined,
   action: string,
 ): string {
+  return sourceFor(
+    profile,
+    override,
+    action,
+    isManifestSource,
+    "a release manifest (a URL or a .json file)",
+  );
+}
+
+/**
+ * What `emu pull` fetches: `--source`, else the profile's image source, when it is a
+ * release manifest or a plain qcow2 file or URL.
+ *
+ * @throws {EmuError} `usage` otherwise.
+ */
+export function pullableSource(profile: Profile, override: string | undefined): string {
+  return sourceFor(
+    profile,
+    override,
+    "pull",
+    isPullableSource,
+    "a release manifest or a qcow2 file or URL",
+  );
+}
+
+function sourceFor(
+  profile: Profile,
+  override: string | undefined,
+  action: string,
+  accepts: (source: string) => boolean,
+  what: string,
+): string {
   const source = override ?? profile.image.source;
-  if (!isManifestSource(source)) {
-    throw new EmuError(
-      "usage",
-      `Cannot ${action} ${source}: it is not a release manifest (a URL or a .json file)`,
-      {
-        hint: "Local image directories need no manifest: `emu start` uses them in place.",
-      },
-    );
+  if (!accepts(source)) {
+    throw new EmuError("usage", `Cannot ${action} ${source}: it is not ${what}`, {
+      hint: "Local image directories need no pull: `emu start` uses them in place.",
+    });
   }
   return source;
 }

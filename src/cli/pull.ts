@@ -5,11 +5,10 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { hostGuestArch } from "../qemu/host.ts";
 import { probeHost } from "../qemu/probe.ts";
 import { captureSnapshot } from "../vm/capture.ts";
-import { pullAndEvict } from "../vm/image_source.ts";
-import { manifestSource, profileFor } from "./_instance_options.ts";
+import { pullSource } from "../vm/image_source.ts";
+import { profileFor, pullableSource } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
 import { ProgressReporter } from "./progress.ts";
@@ -23,36 +22,31 @@ export function registerPull(program: Command, io: CliIo): void {
     .description("download, verify and install the image release, then capture its snapshot")
     .option("--version <version>", "release to pull (default: the profile's image.version)")
     .option(
-      "--source <manifest>",
-      "release manifest URL or path (default: the profile's image.source)",
+      "--source <source>",
+      "release manifest, or qcow2 file or URL (default: the profile's image.source)",
     )
     .option("--force", "download again even if the release is installed")
     .option("--skip-snapshot", "do not capture the snapshot after pulling")
     .addHelpText(
       "after",
       "\nSHA256SUMS must verify against image.public_key (ECDSA P-256) and the download against\n" +
-        "SHA256SUMS; nothing is installed otherwise. An interrupted pull continues where it stopped.",
+        "SHA256SUMS; a qcow2 URL against URL#sha256=<hex> or URL.sha256. Nothing is installed\n" +
+        "otherwise. An interrupted pull continues where it stopped.",
     )
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const { profile } = await profileFor(settings);
-      const source = manifestSource(profile, options.source, "pull");
+      const source = pullableSource(profile, options.source);
       const progress = new ProgressReporter(io, out.mode);
-      const result = await pullAndEvict(
-        settings,
-        (t) => (progress.done(), out.warn(t.replace(/^warning: /, ""))),
-        {
-          source,
-          version: options.version ?? profile.image.version,
-          arch: hostGuestArch(),
-          publicKey: profile.image.public_key,
-          imagesDir: settings.layout.images,
-          downloadsDir: settings.layout.downloads,
-          force: options.force,
-          onMessage: (t) => out.info(t),
-          onProgress: (p) => progress.update(p),
-        },
-      ).finally(() => progress.done());
+      const result = await pullSource(settings, {
+        source,
+        version: options.version ?? profile.image.version,
+        publicKey: profile.image.public_key,
+        force: options.force,
+        onMessage: (t) => out.info(t),
+        onProgress: (p) => progress.update(p),
+        warn: (t) => (progress.done(), out.warn(t.replace(/^warning: /, ""))),
+      }).finally(() => progress.done());
       const { image } = result;
       out.info(
         result.cached

@@ -1,15 +1,24 @@
 /**
  * The image a profile points at. Local image directories (with `image.json`, as
- * `deno task fixtures` and `emu image build` write them) are used in place; other
- * sources need the artifact pipeline (`emu pull`).
+ * `deno task fixtures` and `emu image build` write them) are used in place; a local
+ * qcow2 file is imported into the cache; manifests and URLs go through the artifact
+ * pipeline (`emu pull`, or `emu start`, which pulls what is missing).
  *
  * @module
  */
 import { join } from "node:path";
 import { IMAGE_JSON, type ImageInfo, parseImageJson } from "../artifact/image_json.ts";
 import { isUrl } from "../artifact/fetch_small.ts";
-import { checkBeforeUse, DEFAULT_KEEP, evictImages, touchImage } from "../artifact/cache.ts";
-import { installedImage, pullImage } from "../artifact/pull.ts";
+import {
+  checkBeforeUse,
+  DEFAULT_KEEP,
+  evictImages,
+  listImages,
+  touchImage,
+} from "../artifact/cache.ts";
+import type { DownloadProgress } from "../artifact/download.ts";
+import { isPlainImageSource, pullPlainImage } from "../artifact/plain.ts";
+import { installedImage, pullImage, type PullResult } from "../artifact/pull.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
@@ -18,7 +27,12 @@ import { listInstances } from "./instance.ts";
 
 /** Whether an image source is a release manifest (a URL, or a local `.json` file). */
 export function isManifestSource(source: string): boolean {
-  return isUrl(source) || source.endsWith(".json");
+  return !isPlainImageSource(source) && (isUrl(source) || source.endsWith(".json"));
+}
+
+/** Whether `emu pull` can fetch the source: a release manifest or a plain qcow2 file/URL. */
+export function isPullableSource(source: string): boolean {
+  return isPlainImageSource(source) || isManifestSource(source);
 }
 
 /** Options of {@linkcode resolveImage}. */
@@ -40,6 +54,36 @@ export async function resolveImage(
   options: ResolveOptions = {},
 ): Promise<ImageInfo> {
   const source = profile.image.source;
+  if (isPlainImageSource(source)) {
+    // A URL is found by its source without asking the network; a local file by its
+    // path, size and mtime (pullPlainImage), so an edited file is imported again.
+    if (/^https?:/.test(source)) {
+      const installed = (await listImages(settings.layout.images)).map((c) => c.image)
+        .find((i) => i.source === source);
+      if (installed) {
+        await checkBeforeUse(installed);
+        await touchImage(installed);
+        return installed;
+      }
+      if (!options.pull) {
+        throw new EmuError("image_unavailable", `Cannot use ${source}: it is not pulled yet`, {
+          hint: "Run `emu pull` (or `emu start`, which pulls what is missing).",
+        });
+      }
+    }
+    const { image, cached } = await pullSource(settings, {
+      source,
+      version: profile.image.version,
+      signal: options.signal,
+      onMessage: options.onMessage,
+      warn: options.onMessage,
+    });
+    if (cached) {
+      await checkBeforeUse(image);
+      await touchImage(image);
+    }
+    return image;
+  }
   if (isManifestSource(source)) {
     const arch = hostGuestArch();
     const installed = await installedImage(
@@ -62,15 +106,13 @@ export async function resolveImage(
         },
       );
     }
-    const { image } = await pullAndEvict(settings, options.onMessage, {
+    const { image } = await pullSource(settings, {
       source,
       version: profile.image.version,
-      arch,
       publicKey: profile.image.public_key,
-      imagesDir: settings.layout.images,
-      downloadsDir: settings.layout.downloads,
       signal: options.signal,
       onMessage: options.onMessage,
+      warn: options.onMessage,
     });
     return image;
   }
@@ -103,30 +145,56 @@ export async function resolveImage(
       `Cannot start the demo stack: its image is not built yet (${source})`,
       {
         hint:
-          "Build it with `deno task demo` (not available yet), or use a profile of your own with --config.",
+          "Build and start it with `deno task demo` in emu's source checkout, or use a profile of your own with --config.",
       },
     );
   }
   throw new EmuError(
     "image_unavailable",
-    `Cannot use image source ${source}: emu uses release manifests and local image directories; plain qcow2 files and GitHub releases are not supported yet`,
+    `Cannot use image source ${source}: emu uses release manifests, qcow2 files or URLs (.qcow2, .qcow2.zst) and local image directories; GitHub releases are not supported yet`,
     {
       hint:
-        "Point image.source at a release manifest or a local image directory (deno task fixtures writes one to fixtures/out/fast).",
+        "Point image.source at one of those (deno task fixtures writes an image directory to fixtures/out/fast).",
     },
   );
 }
 
+/** What to pull, and how to report it. */
+export interface PullRequest {
+  source: string;
+  version: string;
+  publicKey?: string;
+  force?: boolean;
+  signal?: AbortSignal;
+  onMessage?: (text: string) => void;
+  onProgress?: (progress: DownloadProgress) => void;
+  /** Eviction warnings. */
+  warn?: (text: string) => void;
+}
+
 /**
- * Pulls, then keeps the cache at its size (SPEC §5: two images by default, least
- * recently used evicted with a warning), never evicting an image a live instance uses.
+ * Pulls a release (manifest) or a plain qcow2 source into the image cache, then keeps
+ * the cache at its size (SPEC §5: two images by default, least recently used evicted
+ * with a warning), never evicting an image a live instance uses.
  */
-export async function pullAndEvict(
-  settings: Settings,
-  warn: ((text: string) => void) | undefined,
-  options: Parameters<typeof pullImage>[0],
-): Promise<Awaited<ReturnType<typeof pullImage>>> {
-  const result = await pullImage(options);
+export async function pullSource(settings: Settings, request: PullRequest): Promise<PullResult> {
+  const common = {
+    arch: hostGuestArch(),
+    imagesDir: settings.layout.images,
+    downloadsDir: settings.layout.downloads,
+    force: request.force,
+    signal: request.signal,
+    onMessage: request.onMessage,
+    onProgress: request.onProgress,
+  };
+  const result = isPlainImageSource(request.source)
+    ? await pullPlainImage({ source: request.source, ...common })
+    : await pullImage({
+      source: request.source,
+      version: request.version,
+      publicKey: request.publicKey,
+      ...common,
+    });
   if (!result.cached) {
     const inUse = new Set<string>();
     for (const instance of await listInstances(settings)) {
@@ -134,7 +202,7 @@ export async function pullAndEvict(
     }
     inUse.add(result.image.dir);
     for (const id of await evictImages(settings.layout.images, DEFAULT_KEEP, inUse)) {
-      warn?.(
+      request.warn?.(
         `warning: removed image ${id} from the cache (it keeps the ${DEFAULT_KEEP} most recently used; emu images ls)`,
       );
     }

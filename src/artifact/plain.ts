@@ -1,0 +1,168 @@
+/**
+ * Plain image sources (SPEC §4): a qcow2 file path or URL, optionally `.zst`, without a
+ * release manifest. Installed into the image cache like a release, so the image is
+ * immutable under its snapshots:
+ *
+ * - a local file is imported (hash, decompress, fsync, rename) and found again by its
+ *   path, size and modification time, so a changed file is imported anew;
+ * - a URL is verified like every download: against `#sha256=<hex>` in the URL, or the
+ *   `<url>.sha256` file published beside it (`sha256sum` format). Without either, emu
+ *   refuses to use it.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { basename, join } from "node:path";
+import { EmuError } from "../errors.ts";
+import { isQcow2File } from "./qcow2.ts";
+import { download, type DownloadProgress } from "./download.ts";
+import { fetchSmall, isUrl } from "./fetch_small.ts";
+import { IMAGE_JSON, parseImageJson } from "./image_json.ts";
+import { installStaged, type PullResult } from "./pull.ts";
+
+/** Whether `source` names a qcow2 file or URL (`.qcow2` or `.qcow2.zst`). */
+export function isPlainImageSource(source: string): boolean {
+  let path = source;
+  if (isUrl(source)) {
+    try {
+      path = new URL(source).pathname;
+    } catch {
+      return false;
+    }
+  }
+  return /\.qcow2(\.zst)?$/.test(path);
+}
+
+/**
+ * The sha256 a URL pins with a `#sha256=<hex>` fragment, or `null`.
+ *
+ * @example
+ * ```ts
+ * import { pinnedSha256 } from "./plain.ts";
+ * if (pinnedSha256(`https://x/s.qcow2#sha256=${"a".repeat(64)}`) !== "a".repeat(64)) throw new Error();
+ * ```
+ */
+export function pinnedSha256(url: string): string | null {
+  const m = /#sha256=([0-9a-fA-F]{64})$/.exec(url);
+  return m ? m[1].toLowerCase() : null;
+}
+
+/**
+ * The hash in a `.sha256` file: `<hex>` alone, or `<hex>  <name>` lines (the line for
+ * `fileName`, or the only line).
+ *
+ * @throws {EmuError} `checksums_invalid` when there is no usable hash.
+ */
+export function parseSha256File(text: string, fileName: string, url: string): string {
+  const lines = text.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const entries = lines.map((l) => /^([0-9a-fA-F]{64})(?:\s+\*?(\S.*))?$/.exec(l));
+  const valid = entries.filter((m): m is RegExpExecArray => m !== null);
+  const chosen = valid.find((m) => m[2] === fileName) ??
+    (lines.length === 1 && valid.length === 1 ? valid[0] : undefined);
+  if (!chosen || valid.length !== lines.length) {
+    throw new EmuError(
+      "checksums_invalid",
+      `Cannot verify ${url}: its .sha256 file has no hash for ${fileName}`,
+      {
+        hint:
+          "Publish `sha256sum FILE > FILE.sha256` beside the image, or pin it: URL#sha256=<hex>.",
+      },
+    );
+  }
+  return chosen[1].toLowerCase();
+}
+
+/** Options of {@linkcode pullPlainImage}. */
+export interface PlainPullOptions {
+  /** An absolute qcow2 path, or an http(s) URL. */
+  source: string;
+  arch: "x86_64" | "aarch64";
+  imagesDir: string;
+  downloadsDir: string;
+  force?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (progress: DownloadProgress) => void;
+  onMessage?: (text: string) => void;
+}
+
+/** Installs (or finds installed) the image at a plain source. */
+export async function pullPlainImage(options: PlainPullOptions): Promise<PullResult> {
+  const remote = /^https?:/.test(options.source);
+  const url = remote ? options.source.replace(/#.*$/, "") : options.source;
+  const fileName = decodeURIComponent(basename(remote ? new URL(url).pathname : url));
+  let expected: string | null = null;
+  let origin = "its #sha256= pin";
+  let id: string;
+  if (remote) {
+    const pinned = pinnedSha256(options.source);
+    if (pinned === null) origin = `${fileName}.sha256`;
+    expected = pinned ?? parseSha256File(
+      new TextDecoder().decode(
+        await fetchSmall(`${url}.sha256`, 4096, `${fileName}.sha256`, options.signal).catch(
+          (err) => {
+            throw new EmuError(
+              "checksums_invalid",
+              `Cannot verify ${url}: no #sha256=<hex> in the URL and no ${fileName}.sha256 beside it (${
+                (err as Error).message
+              })`,
+              {
+                hint:
+                  "emu installs only verified downloads: publish FILE.sha256 beside the image, or pin it with URL#sha256=<hex>.",
+              },
+            );
+          },
+        ),
+      ),
+      fileName,
+      url,
+    );
+    id = `url-${expected.slice(0, 16)}`;
+  } else {
+    const info = await Deno.stat(url).catch(() => null);
+    if (!info?.isFile) {
+      throw new EmuError("image_unavailable", `Cannot use image ${url}: no such file`, {
+        hint: "Check image.source in emu.json (relative paths are relative to emu.json).",
+      });
+    }
+    const key = `${url}\0${info.size}\0${info.mtime?.getTime() ?? 0}`;
+    id = `file-${createHash("sha256").update(key).digest("hex").slice(0, 16)}`;
+  }
+  const dir = join(options.imagesDir, id);
+  const installed = await Deno.readTextFile(join(dir, IMAGE_JSON)).then(
+    (t) => parseImageJson(t, dir),
+    () => null,
+  );
+  if (installed && !options.force) return { image: installed, cached: true };
+
+  options.onMessage?.(`${remote ? "pulling" : "importing"} ${fileName}`);
+  const staging = join(options.imagesDir, `.pull-${crypto.randomUUID().slice(0, 8)}`);
+  try {
+    const disk = join(staging, "disk.qcow2");
+    const result = await download({
+      url: remote ? url : new URL(`file://${url}`).href,
+      dest: disk,
+      partDir: options.downloadsDir,
+      partId: expected ?? id,
+      sha256: expected,
+      sha256Origin: origin,
+      zstd: fileName.endsWith(".zst"),
+      signal: options.signal,
+      onProgress: options.onProgress,
+    });
+    if (!await isQcow2File(disk)) {
+      throw new EmuError("image_invalid", `Cannot use ${options.source}: it is not a qcow2 image`, {
+        hint: "image.source may name a qcow2 file (optionally zstd-compressed as .qcow2.zst).",
+      });
+    }
+    return await installStaged(staging, dir, {
+      name: fileName.replace(/(\.qcow2)?(\.zst)?$/, ""),
+      version: remote ? "url" : "local",
+      arch: options.arch,
+      size: result.outputBytes,
+      source: options.source,
+      published_sha256: result.sha256,
+    });
+  } finally {
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+  }
+}
