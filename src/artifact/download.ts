@@ -9,10 +9,10 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { createZstdDecompress } from "node:zlib";
 import { dirname, join } from "node:path";
 import { EmuError } from "../errors.ts";
 import { sleep } from "../protocol/unix_socket.ts";
+import { ZstdDecompressor } from "./zstd.ts";
 
 /** Progress of one download. */
 export interface DownloadProgress {
@@ -293,95 +293,33 @@ class FileSink implements Sink {
   }
 }
 
-/**
- * Deno's node:zlib zstd stream reports a corrupt frame by throwing from a queued tick
- * instead of emitting "error", which would end the process. While zstd sinks are open,
- * that one error is caught here and handed to them; any other error is left alone.
- */
-const openZstdSinks = new Set<ZstdSink>();
-function zstdErrorGuard(event: ErrorEvent): void {
-  const message = event.error instanceof Error ? event.error.message : "";
-  if (!/^Zstd decompress error/.test(message)) return;
-  event.preventDefault();
-  for (const sink of openZstdSinks) sink.fail(event.error);
-}
-
-/** zstd decompression (node:zlib) into a file, with backpressure. */
+/** zstd decompression into the output file. */
 class ZstdSink implements Sink {
-  readonly #stream = createZstdDecompress();
-  readonly #file: Deno.FsFile;
-  #error: Error | null = null;
-  #rejectDone: (err: Error) => void = () => {};
-  readonly #done: Promise<void>;
+  readonly #zstd: ZstdDecompressor;
 
   constructor(file: Deno.FsFile) {
-    this.#file = file;
-    if (openZstdSinks.size === 0) globalThis.addEventListener("error", zstdErrorGuard);
-    openZstdSinks.add(this);
-    this.#stream.on("data", (chunk: Uint8Array) => {
-      try {
-        writeAllSync(this.#file, chunk);
-      } catch (err) {
-        this.fail(err as Error);
-      }
-    });
-    this.#done = new Promise((resolve, reject) => {
-      this.#rejectDone = reject;
-      this.#stream.on("end", () => resolve());
-      this.#stream.on("error", (err: Error) => this.fail(err));
-    });
-    this.#done.catch(() => {});
-  }
-
-  /** Records a decompression failure. */
-  fail(err: Error): void {
-    this.#error ??= err;
-    this.#rejectDone(err);
-    this.#close();
+    this.#zstd = new ZstdDecompressor((chunk) => writeAllSync(file, chunk));
   }
 
   async write(bytes: Uint8Array): Promise<void> {
-    if (this.#error) throw this.#zstdError();
-    if (!this.#stream.write(bytes)) {
-      await Promise.race([
-        new Promise<void>((r) => this.#stream.once("drain", () => r())),
-        this.#done,
-      ]);
-    }
-    if (this.#error) throw this.#zstdError();
+    await this.#zstd.write(bytes).catch((err) => {
+      throw zstdError(err);
+    });
   }
 
   async end(): Promise<void> {
-    this.#stream.end();
-    try {
-      await this.#done;
-    } catch {
-      throw this.#zstdError();
-    } finally {
-      this.#close();
-    }
+    await this.#zstd.end().catch((err) => {
+      throw zstdError(err);
+    });
   }
 
-  /** Stops decompressing (before the file is closed). */
   settle(): Promise<void> {
-    this.#close();
-    this.#stream.destroy();
-    return Promise.resolve();
+    return this.#zstd.settle();
   }
+}
 
-  #close(): void {
-    openZstdSinks.delete(this);
-    if (openZstdSinks.size === 0) globalThis.removeEventListener("error", zstdErrorGuard);
-  }
-
-  #zstdError(): EmuError {
-    return new EmuError(
-      "download_failed",
-      `Cannot decompress the download: ${this.#error?.message}`,
-      {
-        hint:
-          "The file is not valid zstd, though its sha256 matched: the release itself is broken.",
-      },
-    );
-  }
+function zstdError(err: Error): EmuError {
+  return new EmuError("download_failed", `Cannot decompress the download: ${err.message}`, {
+    hint: "The file is not valid zstd, though its sha256 matched: the release itself is broken.",
+  });
 }

@@ -23,6 +23,10 @@ export function registerCapture(program: Command, io: CliIo): void {
     )
     .option("--force", "capture again even if a good snapshot exists")
     .option(
+      "--compress",
+      "keep the state zstd-compressed (smaller; the first resume decompresses it once)",
+    )
+    .option(
       "--timeout <seconds>",
       "how long the guest may take to become healthy",
       parseSeconds,
@@ -46,6 +50,7 @@ export function registerCapture(program: Command, io: CliIo): void {
         image,
         probe,
         force: options.force,
+        compress: options.compress,
         healthTimeoutMs: options.timeout * 1000,
         onProgress: (t) => out.info(t),
       });
@@ -57,9 +62,11 @@ export function registerCapture(program: Command, io: CliIo): void {
           : `snapshot ${meta.fingerprint} captured: state ${
             (meta.state.logical_bytes / MIB).toFixed(0)
           } MiB ` +
-            `(${(meta.state.allocated_bytes / MIB).toFixed(0)} MiB on disk), saved in ${
-              (meta.capture_ms / 1000).toFixed(1)
-            } s`,
+            `(${(meta.state.allocated_bytes / MIB).toFixed(0)} MiB allocated${
+              meta.state.compressed_bytes === undefined
+                ? ""
+                : `, ${(meta.state.compressed_bytes / MIB).toFixed(0)} MiB as zstd`
+            }), saved in ${(meta.capture_ms / 1000).toFixed(1)} s`,
       );
     });
 }

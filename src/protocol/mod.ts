@@ -5,7 +5,13 @@
  * @module
  */
 export type { CallOptions, ProtocolEvent } from "./json_channel.ts";
-export { type ExecOptions, type ExecResult, QgaClient, type QgaConnectOptions } from "./qga.ts";
+export {
+  type ExecOptions,
+  type ExecResult,
+  QgaClient,
+  type QgaConnectOptions,
+  type RunningExec,
+} from "./qga.ts";
 export {
   type MigrationInfo,
   type QemuVersion,

@@ -49,6 +49,13 @@ export interface ExecResult {
   stderrTruncated: boolean;
 }
 
+/** A guest command started by {@linkcode QgaClient.execStart}. */
+export interface RunningExec {
+  pid: number;
+  /** Polls until it exits. */
+  wait(): Promise<ExecResult>;
+}
+
 interface ExecStatus {
   exited: boolean;
   exitcode?: number;
@@ -136,6 +143,15 @@ export class QgaClient {
    * polling `guest-exec-status` with backoff (5 ms doubling to 200 ms).
    */
   async exec(path: string, options: ExecOptions = {}): Promise<ExecResult> {
+    return await (await this.execStart(path, options)).wait();
+  }
+
+  /**
+   * Starts `path` in the guest and returns at once, so other agent commands can run
+   * while it does; `wait()` then polls it to completion (the timeout counts from the
+   * start).
+   */
+  async execStart(path: string, options: ExecOptions = {}): Promise<RunningExec> {
     const timeoutMs = options.timeoutMs ?? 60_000;
     const deadline = Date.now() + timeoutMs;
     const call: CallOptions = { signal: options.signal, timeoutMs: Math.min(timeoutMs, 30_000) };
@@ -144,30 +160,33 @@ export class QgaClient {
     if (options.env) args.env = options.env;
     if (options.input) args["input-data"] = Buffer.from(options.input).toString("base64");
     const { pid } = await this.execute<{ pid: number }>("guest-exec", args, call);
-    let delay = 5;
-    while (true) {
-      const status = await this.execute<ExecStatus>("guest-exec-status", { pid }, call);
-      if (status.exited) {
-        return {
-          exitCode: status.exitcode ?? null,
-          signal: status.signal ?? null,
-          stdout: decodeBase64(status["out-data"]),
-          stderr: decodeBase64(status["err-data"]),
-          stdoutTruncated: status["out-truncated"] === true,
-          stderrTruncated: status["err-truncated"] === true,
-        };
+    const wait = async (): Promise<ExecResult> => {
+      let delay = 5;
+      while (true) {
+        const status = await this.execute<ExecStatus>("guest-exec-status", { pid }, call);
+        if (status.exited) {
+          return {
+            exitCode: status.exitcode ?? null,
+            signal: status.signal ?? null,
+            stdout: decodeBase64(status["out-data"]),
+            stderr: decodeBase64(status["err-data"]),
+            stdoutTruncated: status["out-truncated"] === true,
+            stderrTruncated: status["err-truncated"] === true,
+          };
+        }
+        if (Date.now() + delay > deadline) {
+          throw new EmuError(
+            "protocol_timeout",
+            `Cannot finish ${path} in the guest: it was still running after ${
+              (timeoutMs / 1000).toFixed(1)
+            } s`,
+          );
+        }
+        await sleep(delay, options.signal);
+        delay = Math.min(delay * 2, 200);
       }
-      if (Date.now() + delay > deadline) {
-        throw new EmuError(
-          "protocol_timeout",
-          `Cannot finish ${path} in the guest: it was still running after ${
-            (timeoutMs / 1000).toFixed(1)
-          } s`,
-        );
-      }
-      await sleep(delay, options.signal);
-      delay = Math.min(delay * 2, 200);
-    }
+    };
+    return { pid, wait };
   }
 
   /**

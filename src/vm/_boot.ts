@@ -8,7 +8,7 @@
 import type { ImageInfo } from "../artifact/image_json.ts";
 import type { Profile } from "../config/profile.ts";
 import { CommandError, EmuError } from "../errors.ts";
-import { QgaClient } from "../protocol/mod.ts";
+import { QgaClient, type RunningExec } from "../protocol/mod.ts";
 import type { ProbeResult } from "../qemu/probe.ts";
 import { waitHealthy } from "./health.ts";
 import type { findInstance } from "./instance.ts";
@@ -106,6 +106,30 @@ export async function settleGuest(
     signal: options.signal,
   });
   try {
+    // The rotate command starts first and runs while the agent sets the clock (which
+    // waits for the hardware clock's next second): the two overlap instead of adding up.
+    let rotation: RunningExec | null = null;
+    let secrets: Record<string, string> = {};
+    if (!options.noRotation && profile.rotate !== undefined) {
+      secrets = generateSecrets(profile.secrets);
+      const values: Record<string, string> = { ...secrets, EMU_INSTANCE: options.name };
+      for (const [port, p] of Object.entries(ctx.ports)) {
+        values[`EMU_${port.toUpperCase()}_HOST_PORT`] = String(p.host);
+      }
+      Object.assign(values, profile.runtime);
+      progress(
+        `rotating ${Object.keys(secrets).length} secret${
+          Object.keys(secrets).length === 1 ? "" : "s"
+        }`,
+      );
+      rotation = await qga.execStart(profile.rotate.command, {
+        input: new TextEncoder().encode(keyValueLines(values)),
+        timeoutMs: profile.rotate.timeout_s * 1000,
+      });
+      // The agent writes the input from its main loop, which setting the clock blocks:
+      // one round trip lets it hand the input over first.
+      await qga.ping({ timeoutMs: 10_000 });
+    }
     if (resumed) {
       try {
         await qga.setTime(undefined, { timeoutMs: 10_000 });
@@ -116,22 +140,8 @@ export async function settleGuest(
         progress("guest clock set (the guest has no hwclock to update)");
       }
     }
-    if (options.noRotation || profile.rotate === undefined) return {};
-    const secrets = generateSecrets(profile.secrets);
-    const values: Record<string, string> = { ...secrets, EMU_INSTANCE: options.name };
-    for (const [port, p] of Object.entries(ctx.ports)) {
-      values[`EMU_${port.toUpperCase()}_HOST_PORT`] = String(p.host);
-    }
-    Object.assign(values, profile.runtime);
-    progress(
-      `rotating ${Object.keys(secrets).length} secret${
-        Object.keys(secrets).length === 1 ? "" : "s"
-      }`,
-    );
-    const result = await qga.exec(profile.rotate.command, {
-      input: new TextEncoder().encode(keyValueLines(values)),
-      timeoutMs: profile.rotate.timeout_s * 1000,
-    });
+    if (rotation === null || profile.rotate === undefined) return {};
+    const result = await rotation.wait();
     if (result.exitCode !== 0) {
       const stderr = new TextDecoder().decode(result.stderr).trim().split("\n").slice(-3).join(
         " / ",

@@ -31,10 +31,12 @@ import {
   writeSnapshotMeta,
 } from "./snapshot.ts";
 import { vmSpec } from "./spec.ts";
+import { compressState } from "./state_file.ts";
 
 /** Names of the files in a snapshot directory. */
 export const SNAPSHOT_FILES = {
   state: "state.raw",
+  compressedState: "state.zst",
   disk: "disk.qcow2",
   runtimeIso: "runtime.iso",
   log: "capture.log",
@@ -48,6 +50,8 @@ export interface CaptureOptions {
   probe: ProbeResult;
   /** Capture again even when a good snapshot exists. */
   force?: boolean;
+  /** Keep the state zstd-compressed (`state.zst`); the first resume decompresses it. */
+  compress?: boolean;
   healthTimeoutMs?: number;
   signal?: AbortSignal;
   onProgress?: (text: string) => void;
@@ -186,14 +190,24 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
         channels: migrationChannels(profile.vm.cpus),
       },
     );
+    const saveMs = Math.round(performance.now() - saveStarted);
+    let stateFile: string = SNAPSHOT_FILES.state;
+    let compressed: number | undefined;
+    if (options.compress) {
+      progress("compressing the state (zstd)");
+      const raw = join(staging, SNAPSHOT_FILES.state);
+      compressed = await compressState(raw, join(staging, SNAPSHOT_FILES.compressedState));
+      await Deno.remove(raw);
+      stateFile = SNAPSHOT_FILES.compressedState;
+    }
     const meta = newSnapshotMeta({
       fingerprint: location.fingerprint,
       qemuVersion: probe.qemu.versionText,
       image,
       spec,
-      stateFile: SNAPSHOT_FILES.state,
-      state: stateInfo,
-      ms: Math.round(performance.now() - saveStarted),
+      stateFile,
+      state: compressed === undefined ? stateInfo : { ...stateInfo, compressed_bytes: compressed },
+      ms: saveMs,
     });
     await Deno.chmod(run.disk, 0o444);
     await Deno.remove(run.pidFile).catch(() => {});

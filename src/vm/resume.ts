@@ -15,6 +15,7 @@ import { createOverlay } from "./overlay.ts";
 import { type InstanceRecord, writeRecord } from "./record.ts";
 import { markSnapshotBad, readSnapshot, snapshotMismatches } from "./snapshot.ts";
 import { suspendDir } from "./suspend.ts";
+import { decompressStateSparse } from "./state_file.ts";
 import { vmSpec } from "./spec.ts";
 import type { StartResult } from "./start.ts";
 import {
@@ -42,6 +43,7 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
   let pid = 0;
   let loaded = false;
   try {
+    const statePath = await rawState(snapshot, progress);
     pid = await launch(ctx.probe.qemu.path, spec);
     await writeRecord(
       paths.record,
@@ -49,7 +51,7 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
     );
     const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
     try {
-      await loadState(qmp, join(snapshot.dir, SNAPSHOT_FILES.state), {
+      await loadState(qmp, statePath, {
         channels: migrationChannels(profile.vm.cpus),
         timeoutMs: 120_000,
       });
@@ -79,6 +81,28 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
       }`,
     );
   }
+}
+
+/**
+ * The raw state file to load: `state.raw`, decompressed once (sparse) from `state.zst`
+ * when the snapshot was captured compressed (SPEC §7 step 3).
+ */
+async function rawState(snapshot: Snapshot, progress: (text: string) => void): Promise<string> {
+  const raw = join(snapshot.dir, SNAPSHOT_FILES.state);
+  if (snapshot.meta.state.file !== SNAPSHOT_FILES.compressedState) return raw;
+  if (await Deno.stat(raw).then(() => true, () => false)) return raw;
+  progress("decompressing the snapshot state (once; sparse)");
+  const started = performance.now();
+  const result = await decompressStateSparse(
+    join(snapshot.dir, SNAPSHOT_FILES.compressedState),
+    raw,
+  );
+  progress(
+    `decompressed ${(result.logicalBytes / 2 ** 20).toFixed(0)} MiB (${
+      (result.dataBytes / 2 ** 20).toFixed(0)
+    } MiB of data) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return raw;
 }
 
 /**

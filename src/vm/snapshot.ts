@@ -24,7 +24,16 @@ export interface SnapshotMeta {
   topology_hash: string;
   image_sha256: string;
   image_version: string;
-  state: { file: string; logical_bytes: number; allocated_bytes: number };
+  /**
+   * The state file: `state.raw`, or `state.zst` when captured with `--compress` (then
+   * `compressed_bytes` is its size; the first resume decompresses it to `state.raw`).
+   */
+  state: {
+    file: string;
+    logical_bytes: number;
+    allocated_bytes: number;
+    compressed_bytes?: number;
+  };
   capture_ms: number;
   /** Set when a resume from it failed to load: it is recaptured, not retried. */
   bad: { reason: string; at: string } | null;
@@ -124,7 +133,7 @@ export function newSnapshotMeta(fields: {
   image: ImageInfo;
   spec: VmSpec;
   stateFile: string;
-  state: { logical_bytes: number; allocated_bytes: number };
+  state: { logical_bytes: number; allocated_bytes: number; compressed_bytes?: number };
   ms: number;
 }): SnapshotMeta {
   return {

@@ -2,12 +2,14 @@
  * Start to healthy under TCG, through the real `emu` process: cold boot vs resume (with
  * and without rotation), same run, for the fast fixture guest and for the demo stack
  * (Debian 12 + PostgreSQL + the API). Each iteration times `emu start` only; the reset
- * that follows is outside the measurement. Capture time and state size are printed.
+ * that follows is outside the measurement. Capture time, state size (raw, allocated, zstd)
+ * and the zstd compression and sparse decompression times are printed.
  * Run with `deno task bench` (builds the images first if needed; the demo needs root).
  */
 import { join } from "node:path";
 import { ensureDemoImage } from "../../fixtures/demo.ts";
 import { ensureFastFixture } from "../../fixtures/fast.ts";
+import { compressState, decompressStateSparse } from "../../src/vm/state_file.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
@@ -56,10 +58,25 @@ for (const stack of stacks) {
   };
 
   const capture = JSON.parse(await emu("capture", "--json"));
+  // What `emu capture --compress` adds, and what the first resume of such a snapshot pays.
+  const raw = join(capture.dir, "state.raw");
+  const zst = join(dir, "state.zst");
+  let t = performance.now();
+  const compressed = await compressState(raw, zst);
+  const compressMs = performance.now() - t;
+  t = performance.now();
+  await decompressStateSparse(zst, join(dir, "state.check"));
+  const decompressMs = performance.now() - t;
+  await Deno.remove(zst);
+  await Deno.remove(join(dir, "state.check"));
   console.log(
     `${stack.label}: capture saved the state in ${capture.capture_ms} ms; state file ${
       (capture.state.logical_bytes / MIB).toFixed(0)
-    } MiB logical, ${(capture.state.allocated_bytes / MIB).toFixed(0)} MiB allocated`,
+    } MiB logical, ${(capture.state.allocated_bytes / MIB).toFixed(0)} MiB allocated, ${
+      (compressed / MIB).toFixed(0)
+    } MiB as zstd (compressed in ${compressMs.toFixed(0)} ms; sparse decompression ${
+      decompressMs.toFixed(0)
+    } ms)`,
   );
 
   const options = {

@@ -113,6 +113,18 @@ Deno.test("demo stack: healthy on resume; each start rotates API secret and DB p
     assert.match(old.out, /password authentication failed for user "app"/);
     // The pristine snapshot has no notes: reset dropped the first start's data.
     assert.deepEqual(await psql(dbPort, second.db), { code: 0, out: "0" });
+
+    // A cold boot rotates too: the rotate command waits for PostgreSQL to come up.
+    assert.equal((await vm.emu(["reset"])).code, 0);
+    const cold = await vm.emu(["start", "--cold", "--save-secrets", ...ports]);
+    assert.equal(cold.code, 0, cold.stderr);
+    assert.match(cold.stdout, /healthy after a cold boot/);
+    const saved = await Deno.readTextFile(join(vm.home, "instances", "default", "secrets.env"));
+    const coldApi = /^API_SECRET=([0-9a-f]{64})$/m.exec(saved)![1];
+    const coldDb = /^DB_PASSWORD=([0-9a-f]{64})$/m.exec(saved)![1];
+    assert.equal(await api(apiPort, coldApi), 200);
+    assert.equal(await api(apiPort, second.api), 401);
+    assert.deepEqual(await psql(dbPort, coldDb), { code: 0, out: "0" });
   }, { profile: demoProfile });
 });
 

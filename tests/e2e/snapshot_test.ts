@@ -68,6 +68,46 @@ Deno.test("snapshot: capture, then start resumes (not a cold boot) with a rotate
     assert.notEqual(second, PLACEHOLDER_HASH);
   }));
 
+Deno.test("snapshot: --compress keeps state.zst; the first resume decompresses it once, sparse", () =>
+  withVmEnv(async (vm) => {
+    const capture = await vm.emu(["capture", "--compress", "--json"]);
+    assert.equal(capture.code, 0, capture.stderr);
+    assert.match(capture.stderr, /compressing the state \(zstd\)/);
+    const meta = JSON.parse(capture.stdout);
+    assert.equal(meta.state.file, "state.zst");
+    assert.ok(meta.state.compressed_bytes < meta.state.allocated_bytes / 2, JSON.stringify(meta));
+    const [dir] = await snapshotDirs(vm);
+    const files = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+    assert.deepEqual(files, [
+      "capture.log",
+      "disk.qcow2",
+      "runtime.iso",
+      "snapshot.json",
+      "state.zst",
+    ]);
+
+    const port = freePort();
+    const first = await vm.emu(["start", "--port", `http=${port}`]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /decompressing the snapshot state \(once; sparse\)\n/);
+    assert.match(first.stderr, /resumed snapshot [0-9a-f]{16} in/);
+    assert.match(first.stdout, /healthy after resuming its snapshot/);
+    const raw = await Deno.stat(join(dir, "state.raw"));
+    assert.equal(raw.size, meta.state.logical_bytes);
+    assert.ok(raw.blocks! * 512 < raw.size / 2, "zero pages are holes, not written zeros");
+    // The same bytes the guest's state had: the real zstd CLI agrees with our decompression.
+    const cmp = await new Deno.Command("sh", {
+      args: ["-c", `zstd -dc '${join(dir, "state.zst")}' | cmp - '${join(dir, "state.raw")}'`],
+    }).output();
+    assert.equal(cmp.code, 0, new TextDecoder().decode(cmp.stderr));
+
+    assert.equal((await vm.emu(["reset"])).code, 0);
+    const second = await vm.emu(["start", "--port", `http=${port}`]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.doesNotMatch(second.stderr, /decompressing/);
+    assert.match(second.stdout, /healthy after resuming its snapshot/);
+  }));
+
 Deno.test("snapshot: --no-rotation keeps the placeholder and says so loudly", () =>
   withVmEnv(async (vm) => {
     const port = freePort();

@@ -1,0 +1,174 @@
+/**
+ * The snapshot's state file, compressed (SPEC §2, §6, §7): `emu capture --compress`
+ * turns the sparse mapped-ram file into `state.zst` (zstd level 1: the file is mostly
+ * zero pages, which cost nothing to compress); the first resume decompresses it once into
+ * a sparse `state.raw` beside it — zero blocks become holes, so it takes only the guest's
+ * used memory on disk, as the capture did.
+ *
+ * @module
+ */
+import { constants, createZstdCompress } from "node:zlib";
+import { ZstdDecompressor } from "../artifact/zstd.ts";
+import { concatBytes } from "../bytes.ts";
+import { EmuError } from "../errors.ts";
+
+/** Block size for hole detection: the page size, which mapped-ram writes in. */
+const BLOCK = 4096;
+const CHUNK = 1024 * 1024;
+
+function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
+  let at = 0;
+  while (at < bytes.length) at += file.writeSync(bytes.subarray(at));
+}
+
+async function syncAndRename(file: Deno.FsFile, temp: string, dest: string): Promise<void> {
+  await file.sync();
+  file.close();
+  await Deno.rename(temp, dest);
+}
+
+/**
+ * Compresses `raw` into `zst` (temp file, fsync, rename). Returns the compressed size.
+ */
+export async function compressState(raw: string, zst: string): Promise<number> {
+  const temp = `${zst}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  const out = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
+  const input = await Deno.open(raw, { read: true });
+  const zstd = createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: 1 } });
+  let failure: Error | null = null;
+  zstd.on("data", (chunk: Uint8Array) => {
+    try {
+      writeAllSync(out, chunk);
+    } catch (err) {
+      failure ??= err as Error;
+    }
+  });
+  const ended = new Promise<void>((resolve, reject) => {
+    zstd.on("end", () => resolve());
+    zstd.on("error", (err: Error) => reject(err));
+  });
+  ended.catch(() => {});
+  let closed = false;
+  try {
+    const buffer = new Uint8Array(CHUNK);
+    while (true) {
+      const n = await input.read(buffer);
+      if (n === null) break;
+      if (!zstd.write(buffer.slice(0, n))) {
+        await Promise.race([new Promise((r) => zstd.once("drain", r)), ended]);
+      }
+      if (failure) throw failure;
+    }
+    zstd.end();
+    await ended;
+    if (failure) throw failure;
+    await syncAndRename(out, temp, zst);
+    closed = true;
+    return (await Deno.stat(zst)).size;
+  } catch (err) {
+    zstd.destroy();
+    throw new EmuError(
+      "snapshot_failed",
+      `Cannot compress the snapshot state: ${(err as Error).message}`,
+      {
+        hint: "Check free disk space in the emu home, then capture again (emu capture --force).",
+        cause: err,
+      },
+    );
+  } finally {
+    input.close();
+    if (!closed) {
+      try {
+        out.close();
+      } catch { /* closed */ }
+      await Deno.remove(temp).catch(() => {});
+    }
+  }
+}
+
+/** What {@linkcode decompressStateSparse} wrote. */
+export interface SparseResult {
+  logicalBytes: number;
+  /** Bytes of data written (the rest are holes). */
+  dataBytes: number;
+}
+
+/**
+ * Decompresses `zst` into `raw` (temp file, fsync, rename), leaving holes for zero
+ * blocks.
+ *
+ * @throws {EmuError} `snapshot_failed` when the file is not valid zstd.
+ */
+export async function decompressStateSparse(zst: string, raw: string): Promise<SparseResult> {
+  const temp = `${raw}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  const out = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
+  const input = await Deno.open(zst, { read: true });
+  let offset = 0;
+  let dataBytes = 0;
+  // A block split across chunks is completed before it is judged.
+  let pending = new Uint8Array(0);
+  const consume = (bytes: Uint8Array, final: boolean) => {
+    let at = 0;
+    while (bytes.length - at >= BLOCK || (final && at < bytes.length)) {
+      const block = bytes.subarray(at, Math.min(at + BLOCK, bytes.length));
+      if (!isZero(block)) {
+        out.seekSync(offset, Deno.SeekMode.Start);
+        writeAllSync(out, block);
+        dataBytes += block.length;
+      }
+      offset += block.length;
+      at += block.length;
+    }
+    return bytes.slice(at);
+  };
+  const zstd = new ZstdDecompressor((chunk) => {
+    const joined = pending.length === 0 ? chunk : concatBytes([pending, chunk]);
+    pending = consume(joined, false);
+  });
+  let closed = false;
+  try {
+    const buffer = new Uint8Array(CHUNK);
+    while (true) {
+      const n = await input.read(buffer);
+      if (n === null) break;
+      await zstd.write(buffer.slice(0, n));
+    }
+    await zstd.end();
+    consume(pending, true);
+    // The logical size, holes at the end included.
+    await out.truncate(offset);
+    await syncAndRename(out, temp, raw);
+    closed = true;
+    return { logicalBytes: offset, dataBytes };
+  } catch (err) {
+    await zstd.settle();
+    throw new EmuError(
+      "snapshot_failed",
+      `Cannot decompress the snapshot state ${zst}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  } finally {
+    input.close();
+    if (!closed) {
+      try {
+        out.close();
+      } catch { /* closed */ }
+      await Deno.remove(temp).catch(() => {});
+    }
+  }
+}
+
+const scratch = new Uint8Array(BLOCK);
+
+/** Whether a block (at most {@linkcode BLOCK} bytes) is all zero, a word at a time. */
+export function isZero(block: Uint8Array): boolean {
+  let bytes = block;
+  if (block.byteOffset % 4 !== 0 || block.length % 4 !== 0) {
+    scratch.fill(0);
+    scratch.set(block);
+    bytes = scratch;
+  }
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, Math.ceil(bytes.length / 4));
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  return true;
+}
