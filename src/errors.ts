@@ -60,6 +60,8 @@ export type EmuErrorCode =
   | "image_build_input"
   | "provision_failed"
   | "provision_timeout"
+  // self-update
+  | "upgrade_refused"
   // internal
   | "internal";
 

@@ -155,7 +155,7 @@ export function parseManifest(text: string, source: string): Manifest {
  *
  * @throws {EmuError} `release_not_found` listing the versions there are.
  */
-export function pickRelease(manifest: Manifest, version: string): Release {
+export function pickRelease(manifest: Manifest, version: string, flag = "--version"): Release {
   const wanted = version === "latest" ? manifest.latest_stable : version.replace(/^v/, "");
   const release = manifest.releases.find((r) => r.version.replace(/^v/, "") === wanted);
   if (release === undefined) {
@@ -165,7 +165,7 @@ export function pickRelease(manifest: Manifest, version: string): Release {
         manifest.releases.map((r) => r.version).join(", ")
       }`,
       {
-        hint: "Pick one of those with --version, or leave it out for the latest stable release.",
+        hint: `Pick one of those with ${flag}, or leave it out for the latest stable release.`,
       },
     );
   }

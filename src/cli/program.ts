@@ -24,6 +24,7 @@ import { registerStart } from "./start.ts";
 import { registerStatus } from "./status.ts";
 import { registerStop } from "./stop.ts";
 import { registerSuspend } from "./suspend.ts";
+import { registerUpgrade } from "./upgrade.ts";
 
 /** Builds the `emu` command tree writing through `io`. */
 export function buildProgram(io: CliIo): Command {
@@ -73,6 +74,7 @@ export function buildProgram(io: CliIo): Command {
   registerDoctor(program, io);
   registerImage(program, io);
   registerIso(program, io);
+  registerUpgrade(program, io);
   registerCompletions(program, io);
   const everyCommand = (command: Command): void => {
     addGlobalOptions(command);

@@ -1,0 +1,214 @@
+/**
+ * `emu upgrade` through the real CLI against a real HTTP server on 127.0.0.1 serving a
+ * release manifest, real tar.gz archives, a real SHA256SUMS and a real openssl signature.
+ * The binary being replaced (EMU_UPGRADE_EXECUTABLE) and the "emu" in the archives are
+ * small shell scripts that print a version: `deno compile` cannot run here, and the
+ * updater treats them exactly as it would the real binary.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { spawnEmu } from "../_helpers/cli.ts";
+import { startServer, type TestServer } from "../_helpers/http_server.ts";
+import { requireTool } from "../_helpers/require.ts";
+import { VERSION } from "../../src/version.ts";
+import { targetTriple } from "../../src/update/target.ts";
+
+const TARGET = targetTriple(Deno.build.os, Deno.build.arch)!;
+const ARCHIVE = `emu-${TARGET}.tar.gz`;
+
+async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+interface Env {
+  dir: string;
+  server: TestServer;
+  exe: string;
+  emu(args: string[], env?: Record<string, string>): ReturnType<typeof spawnEmu>;
+  manifest(latest: string): void;
+}
+
+/** Releases: 9.0.0 works; 9.1.0's binary fails `--version`. */
+async function withReleases(fn: (e: Env) => Promise<void>) {
+  if (!await requireTool("openssl", "openssl", ["version"])) return;
+  const dir = await Deno.makeTempDir({ prefix: "emu-upgrade-" });
+  const server = startServer();
+  try {
+    for (const name of ["release", "other"]) {
+      await run("openssl", [
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        `${name}.key`,
+      ], dir);
+      await run("openssl", ["ec", "-in", `${name}.key`, "-pubout", "-out", `${name}.pub.pem`], dir);
+    }
+    const releases: Record<string, unknown>[] = [];
+    for (
+      const [version, script] of [
+        ["9.0.0", 'echo "emu 9.0.0"'],
+        ["9.1.0", 'echo "Illegal instruction" >&2; exit 132'],
+      ]
+    ) {
+      const stage = join(dir, version);
+      await Deno.mkdir(stage);
+      await Deno.writeTextFile(join(stage, "emu"), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+      await run("tar", ["-czf", ARCHIVE, "emu"], stage);
+      await run("sh", ["-c", `sha256sum ${ARCHIVE} > SHA256SUMS`], stage);
+      await run("openssl", [
+        "dgst",
+        "-sha256",
+        "-sign",
+        join(dir, "release.key"),
+        "-out",
+        "SHA256SUMS.sig",
+        "SHA256SUMS",
+      ], stage);
+      for (const f of [ARCHIVE, "SHA256SUMS", "SHA256SUMS.sig"]) {
+        server.file(`/v${version}/${f}`, await Deno.readFile(join(stage, f)));
+      }
+      releases.push({
+        version,
+        released_at: "2026-11-01T00:00:00Z",
+        sha256sums_url: `${server.url}/v${version}/SHA256SUMS`,
+        sha256sums_sig_url: `${server.url}/v${version}/SHA256SUMS.sig`,
+        artifacts: { [`emu-${TARGET}`]: `${server.url}/v${version}/${ARCHIVE}` },
+      });
+    }
+    // This emu's own version is listed too (its files are never fetched).
+    releases.unshift({ ...releases[0], version: VERSION });
+    const manifest = (latest: string) =>
+      server.file(
+        "/manifest.json",
+        new TextEncoder().encode(
+          JSON.stringify({ schema_version: 1, latest_stable: latest, releases }),
+        ),
+      );
+    manifest("9.0.0");
+    const exe = join(dir, "bin", "emu");
+    await Deno.mkdir(join(dir, "bin"));
+    await Deno.writeTextFile(exe, `#!/bin/sh\necho "emu ${VERSION}"\n`, { mode: 0o755 });
+    await fn({
+      dir,
+      server,
+      exe,
+      manifest,
+      emu: (args, env = {}) =>
+        spawnEmu(["upgrade", ...args], {
+          env: {
+            EMU_HOME: join(dir, "home"),
+            EMU_RELEASE_MANIFEST: `${server.url}/manifest.json`,
+            EMU_RELEASE_PUBLIC_KEY: join(dir, "release.pub.pem"),
+            EMU_UPGRADE_EXECUTABLE: exe,
+            ...env,
+          },
+        }),
+    });
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function binDir(e: Env): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(join(e.dir, "bin")))).map((x) => x.name).sort();
+}
+
+Deno.test("upgrade: --check says whether a release is newer (exit 10 / 0)", () =>
+  withReleases(async (e) => {
+    const available = await e.emu(["--check"]);
+    assert.equal(available.code, 10, available.stderr);
+    assert.equal(
+      available.stdout,
+      `emu 9.0.0 is available (this is ${VERSION}); run \`emu upgrade\`\n`,
+    );
+    assert.deepEqual(await binDir(e), ["emu"], "--check changes nothing");
+    e.manifest(VERSION);
+    const upToDate = await e.emu(["--check"]);
+    assert.equal(upToDate.code, 0, upToDate.stderr);
+    assert.equal(upToDate.stdout, `emu ${VERSION} is up to date (latest release: ${VERSION})\n`);
+    const plain = await e.emu([]);
+    assert.equal(plain.code, 0);
+    assert.deepEqual(await binDir(e), ["emu"]);
+  }));
+
+Deno.test("upgrade: verified swap keeps .previous; --dry-run changes nothing", () =>
+  withReleases(async (e) => {
+    const before = await Deno.readFile(e.exe);
+    const dry = await e.emu(["--dry-run"]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(dry.stdout, "dry run: emu 9.0.0 downloaded and verified; nothing was changed\n");
+    assert.deepEqual(await Deno.readFile(e.exe), before);
+    assert.deepEqual(await binDir(e), ["emu"], "no .next, .previous or work directory");
+
+    const up = await e.emu([]);
+    assert.equal(up.code, 0, up.stderr);
+    assert.equal(up.stdout, `upgraded ${e.exe} from ${VERSION} to 9.0.0\n`);
+    assert.match(up.stderr, /downloading emu 9\.0\.0 \(emu-\S+\.tar\.gz\)\n/);
+    assert.match(up.stderr, /the previous binary is kept as \S+\/bin\/emu\.previous\n/);
+    assert.equal(await run(e.exe, ["--version"]), "emu 9.0.0\n");
+    assert.deepEqual(await Deno.readFile(`${e.exe}.previous`), before);
+    assert.deepEqual(await binDir(e), ["emu", "emu.previous"]);
+  }));
+
+Deno.test("upgrade: a new binary that fails --version is not installed; the old one stays", () =>
+  withReleases(async (e) => {
+    const before = await Deno.readFile(e.exe);
+    const r = await e.emu(["--to", "9.1.0"]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `error\\[download_failed\\]: Cannot upgrade to 9\\.1\\.0: the new binary does not run \\(\`--version\`: Illegal instruction\\); emu ${
+          VERSION.replaceAll(".", "\\.")
+        } is kept\\n`,
+      ),
+    );
+    assert.deepEqual(await Deno.readFile(e.exe), before);
+    assert.deepEqual(await binDir(e), ["emu"]);
+  }));
+
+Deno.test("upgrade: unknown --to, wrong key, Homebrew and deno run are refused; nothing changes", () =>
+  withReleases(async (e) => {
+    const before = await Deno.readFile(e.exe);
+    const unknown = await e.emu(["--to", "v9.9.9"]);
+    assert.equal(unknown.code, 1);
+    assert.equal(
+      unknown.stderr,
+      `error[release_not_found]: Cannot find release v9.9.9: the manifest has ${VERSION}, 9.0.0, 9.1.0\n` +
+        "hint: Pick one of those with --to, or leave it out for the latest stable release.\n",
+    );
+    const wrongKey = await e.emu([], { EMU_RELEASE_PUBLIC_KEY: join(e.dir, "other.pub.pem") });
+    assert.equal(wrongKey.code, 1);
+    assert.match(wrongKey.stderr, /^error\[signature_invalid\]: /);
+
+    const cellar = join(e.dir, "Cellar", "emu", "1.0.0", "bin");
+    await Deno.mkdir(cellar, { recursive: true });
+    await Deno.copyFile(e.exe, join(cellar, "emu"));
+    const brew = await e.emu([], { EMU_UPGRADE_EXECUTABLE: join(cellar, "emu") });
+    assert.equal(brew.code, 1);
+    assert.match(brew.stderr, /Homebrew installed it\nhint: Run `brew upgrade emu`\.\n$/);
+
+    const denoRun = await e.emu([], { EMU_UPGRADE_EXECUTABLE: "" });
+    assert.equal(denoRun.code, 1);
+    assert.match(
+      denoRun.stderr,
+      /^error\[upgrade_refused\]: Cannot upgrade: this emu runs under `deno run`, not as a compiled binary\n/,
+    );
+
+    const unconfigured = await e.emu([], { EMU_RELEASE_MANIFEST: "" });
+    assert.equal(unconfigured.code, 1);
+    assert.match(
+      unconfigured.stderr,
+      /does not know where its releases are\nhint: Set EMU_RELEASE_MANIFEST/,
+    );
+    assert.deepEqual(await Deno.readFile(e.exe), before);
+    assert.deepEqual(await binDir(e), ["emu"]);
+  }));
