@@ -79,7 +79,9 @@ case "$os" in
 esac
 
 if [ -z "$base_url" ]; then
-  [ "$REPO" != "@@EMU_REPO@@" ] || die "this copy of install.sh does not know where releases are" "Use the install.sh published with a release, or give --base-url URL."
+  case $REPO in
+    @@*) die "this copy of install.sh does not know where releases are" "Use the install.sh published with a release, or give --base-url URL." ;;
+  esac
   if [ -n "$version" ]; then
     base_url="https://github.com/$REPO/releases/download/v$version"
   else
@@ -118,7 +120,7 @@ key_file=""
 if [ -n "${EMU_INSTALL_PUBLIC_KEY:-}" ]; then
   key_file=$EMU_INSTALL_PUBLIC_KEY
   [ -r "$key_file" ] || die "cannot read EMU_INSTALL_PUBLIC_KEY=$key_file"
-elif [ "$RELEASE_PUBLIC_KEY" != "@@EMU_RELEASE_PUBLIC_KEY@@" ]; then
+elif [ "${RELEASE_PUBLIC_KEY#@@}" = "$RELEASE_PUBLIC_KEY" ]; then
   key_file="$tmp/release.pub.pem"
   printf '%s\n' "$RELEASE_PUBLIC_KEY" > "$key_file"
 fi
