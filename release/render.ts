@@ -2,7 +2,7 @@
  * `deno task release:render --repo OWNER/NAME --manifest-url URL --public-key FILE`: fills
  * the release markers in place, before `deno compile` and before install.sh is
  * published — the manifest URL and release public key that `emu upgrade` trusts
- * (src/update/release_config.ts) and the repository and key install.sh uses.
+ * (src/artifact/release_config.ts) and the repository and key install.sh uses.
  *
  * @module
  */
@@ -25,7 +25,7 @@ if (!values.repo || !values["manifest-url"] || !values["public-key"]) {
   Deno.exit(2);
 }
 const publicKey = (await Deno.readTextFile(values["public-key"])).trim();
-for (const file of ["src/update/release_config.ts", "install.sh"]) {
+for (const file of ["src/artifact/release_config.ts", "install.sh"]) {
   const path = `${values.root}/${file}`;
   const rendered = renderMarkers(
     await Deno.readTextFile(path),

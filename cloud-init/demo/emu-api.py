@@ -5,9 +5,10 @@
   POST /notes    store the request body      (Authorization: Bearer <API_SECRET>)
 
 Secrets live in /etc/emu/secrets.env (API_SECRET, DB_PASSWORD). emu-rotate replaces that
-file at every `emu start`; the API notices on the next request, drops its database
-connection and reconnects with the new password, so rotation needs no restart. Secrets
-are never logged or echoed: /health reports only a short hash of the API secret.
+file at every `emu start`; the API re-reads it on the next request, so rotation needs no
+restart. Its database session (application_name "emu-api") survives the rotation; any
+new session logs in with the new password. Secrets are never logged or echoed: /health
+reports only a short hash of the API secret.
 """
 import hashlib
 import hmac
@@ -49,9 +50,10 @@ class State:
         st = os.stat(SECRETS)
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         if stamp != self.stamp:
+            # The open session stays: it logged in before the rotation and emu-rotate
+            # spares it; a new one (after a PostgreSQL restart) uses the new password.
             self.secrets = read_env(SECRETS)
             self.stamp = stamp
-            self._drop()
 
     def _drop(self):
         if self.conn is not None:
@@ -73,7 +75,8 @@ class State:
                 if self.conn is None:
                     self.conn = psycopg2.connect(
                         host="127.0.0.1", dbname="app", user="app",
-                        password=self.secrets.get("DB_PASSWORD", ""), connect_timeout=3)
+                        password=self.secrets.get("DB_PASSWORD", ""), connect_timeout=3,
+                        application_name="emu-api")
                     self.conn.autocommit = True
                 try:
                     with self.conn.cursor() as cur:

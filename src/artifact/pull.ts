@@ -110,7 +110,8 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
   const say = options.onMessage ?? (() => {});
   if (!options.publicKey) {
     throw new EmuError("signature_invalid", "Cannot verify releases: no public key is configured", {
-      hint: "Set image.public_key in emu.json to the PEM key the releases are signed with.",
+      hint:
+        "Set image.public_key in emu.json to the PEM key the releases are signed with (this emu has no release key compiled in).",
     });
   }
   const manifest = await fetchManifest(options.source, options.signal);

@@ -6,7 +6,7 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { EmuError } from "../errors.ts";
-import { releaseConfig } from "../update/release_config.ts";
+import { releaseConfig } from "../artifact/release_config.ts";
 import { targetTriple } from "../update/target.ts";
 import { upgrade } from "../update/upgrade.ts";
 import { VERSION } from "../version.ts";

@@ -38,7 +38,9 @@ export const GUEST_PACKAGES = [
   "kmod",
   // systemd-logind needs D-Bus; without it the ACPI power button (emu stop) does nothing.
   "dbus",
-  "linux-image-cloud-amd64",
+  // The generic kernel, not -cloud: it has CONFIG_VMGENID, so a guest resumed from a
+  // snapshot sees QEMU's new VM generation ID and reseeds its RNG.
+  "linux-image-amd64",
   "qemu-guest-agent",
 ] as const;
 

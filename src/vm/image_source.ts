@@ -18,6 +18,7 @@ import {
 } from "../artifact/cache.ts";
 import type { DownloadProgress } from "../artifact/download.ts";
 import { isPlainImageSource, pullPlainImage } from "../artifact/plain.ts";
+import { builtInPublicKey } from "../artifact/release_config.ts";
 import { installedImage, pullImage, type PullResult } from "../artifact/pull.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
@@ -192,7 +193,8 @@ export async function pullSource(settings: Settings, request: PullRequest): Prom
     : await pullImage({
       source: request.source,
       version: request.version,
-      publicKey: request.publicKey,
+      // The profile's key, else the one the release workflow compiled in.
+      publicKey: request.publicKey ?? builtInPublicKey() ?? undefined,
       ...common,
     });
   if (!result.cached) {

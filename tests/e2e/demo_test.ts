@@ -81,6 +81,18 @@ Deno.test("demo stack: healthy on resume; each start rotates API secret and DB p
     assert.equal(status.boot, "resume", "the first start resumed the snapshot it captured");
     assert.equal(status.healthy, true);
 
+    // QEMU gives every resumed VM a new generation ID; the guest kernel (CONFIG_VMGENID)
+    // reseeds its RNG, so two starts of one snapshot never share random state.
+    const reseed = await vm.emu([
+      "exec",
+      "--",
+      "sh",
+      "-c",
+      "dmesg | grep -c 'crng reseeded due to virtual machine fork'",
+    ]);
+    assert.equal(reseed.code, 0, reseed.stderr);
+    assert.ok(Number(reseed.stdout.trim()) >= 1, reseed.stdout);
+
     const health = await (await fetch(`http://127.0.0.1:${apiPort}/health`)).json();
     assert.equal(health.status, "ok");
     assert.equal(health.instance, "default");

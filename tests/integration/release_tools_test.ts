@@ -165,11 +165,11 @@ Deno.test("release tools: render fills install.sh and the compiled-in release co
   if (!await requireTool("openssl", "openssl", ["version"])) return;
   const dir = await Deno.makeTempDir({ prefix: "emu-render-" });
   try {
-    await Deno.mkdir(join(dir, "src", "update"), { recursive: true });
+    await Deno.mkdir(join(dir, "src", "artifact"), { recursive: true });
     await Deno.copyFile(join(ROOT, "install.sh"), join(dir, "install.sh"));
     await Deno.copyFile(
-      join(ROOT, "src/update/release_config.ts"),
-      join(dir, "src/update/release_config.ts"),
+      join(ROOT, "src/artifact/release_config.ts"),
+      join(dir, "src/artifact/release_config.ts"),
     );
     await run(
       "openssl",
@@ -190,8 +190,12 @@ Deno.test("release tools: render fills install.sh and the compiled-in release co
     ]);
     const pem = (await Deno.readTextFile(join(dir, "pub.pem"))).trim();
 
-    const { releaseConfig } = await import(join(dir, "src/update/release_config.ts"));
+    const { releaseConfig, builtInPublicKey } = await import(
+      join(dir, "src/artifact/release_config.ts")
+    );
     assert.deepEqual(await releaseConfig({}), { manifest: url, publicKey: pem });
+    // The same key verifies stack image releases when a profile names none.
+    assert.equal(builtInPublicKey(), pem);
 
     const sh = await Deno.readTextFile(join(dir, "install.sh"));
     assert.match(sh, /^REPO="OWNER\/emu"$/m);

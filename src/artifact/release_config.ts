@@ -13,6 +13,14 @@ const BUILT_IN_PUBLIC_KEY = "@@EMU_RELEASE_PUBLIC_KEY@@";
 
 const unset = (value: string) => value.startsWith("@@") && value.endsWith("@@");
 
+/**
+ * The public key compiled in by the release workflow, or `null` in a source checkout.
+ * It also verifies stack image releases whose profile sets no `image.public_key`.
+ */
+export function builtInPublicKey(): string | null {
+  return unset(BUILT_IN_PUBLIC_KEY) ? null : BUILT_IN_PUBLIC_KEY;
+}
+
 /** The release manifest and key in effect, or `null` for what is not known. */
 export interface ReleaseConfig {
   manifest: string | null;
@@ -25,8 +33,7 @@ export async function releaseConfig(
 ): Promise<ReleaseConfig> {
   const manifest = env.EMU_RELEASE_MANIFEST ||
     (unset(BUILT_IN_MANIFEST) ? null : BUILT_IN_MANIFEST);
-  let publicKey = env.EMU_RELEASE_PUBLIC_KEY ||
-    (unset(BUILT_IN_PUBLIC_KEY) ? null : BUILT_IN_PUBLIC_KEY);
+  let publicKey = env.EMU_RELEASE_PUBLIC_KEY || builtInPublicKey();
   if (publicKey !== null && !publicKey.startsWith("-----BEGIN")) {
     publicKey = await Deno.readTextFile(publicKey);
   }
