@@ -15,10 +15,10 @@ import { createHash } from "node:crypto";
 import { basename, join } from "node:path";
 import { EmuError } from "../errors.ts";
 import { isQcow2File } from "./qcow2.ts";
-import { download, type DownloadProgress } from "./download.ts";
+import { download } from "./download.ts";
 import { fetchSmall, isUrl } from "./fetch_small.ts";
 import { IMAGE_JSON, parseImageJson } from "./image_json.ts";
-import { installStaged, type PullResult } from "./pull.ts";
+import { installStaged, type InstallTarget, type PullResult } from "./pull.ts";
 
 /** Whether `source` names a qcow2 file or URL (`.qcow2` or `.qcow2.zst`). */
 export function isPlainImageSource(source: string): boolean {
@@ -73,16 +73,9 @@ export function parseSha256File(text: string, fileName: string, url: string): st
 }
 
 /** Options of {@linkcode pullPlainImage}. */
-export interface PlainPullOptions {
+export interface PlainPullOptions extends InstallTarget {
   /** An absolute qcow2 path, or an http(s) URL. */
   source: string;
-  arch: "x86_64" | "aarch64";
-  imagesDir: string;
-  downloadsDir: string;
-  force?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (progress: DownloadProgress) => void;
-  onMessage?: (text: string) => void;
 }
 
 /** Installs (or finds installed) the image at a plain source. */

@@ -23,21 +23,25 @@ import {
 import { MAX_SHA256SUMS_BYTES, parseSha256Sums } from "./sha256sums.ts";
 import { verifySignature } from "./signature.ts";
 
-/** Options of {@linkcode pullImage}. */
-export interface PullOptions {
-  /** Manifest URL (https, http, file) or local path. */
-  source: string;
-  version: string;
+/** What every way of installing an image into the cache takes. */
+export interface InstallTarget {
   arch: "x86_64" | "aarch64";
-  /** PEM public key that signs SHA256SUMS. */
-  publicKey: string | undefined;
   imagesDir: string;
   downloadsDir: string;
-  /** Download again even if the release is installed. */
+  /** Download again even if the image is installed. */
   force?: boolean;
   signal?: AbortSignal;
   onProgress?: (progress: DownloadProgress) => void;
   onMessage?: (text: string) => void;
+}
+
+/** Options of {@linkcode pullImage}. */
+export interface PullOptions extends InstallTarget {
+  /** Manifest URL (https, http, file) or local path. */
+  source: string;
+  version: string;
+  /** PEM public key that signs SHA256SUMS. */
+  publicKey: string | undefined;
 }
 
 /** What {@linkcode pullImage} did. */

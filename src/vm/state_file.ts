@@ -21,49 +21,65 @@ function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   while (at < bytes.length) at += file.writeSync(bytes.subarray(at));
 }
 
-async function syncAndRename(file: Deno.FsFile, temp: string, dest: string): Promise<void> {
-  await file.sync();
-  file.close();
-  await Deno.rename(temp, dest);
+/**
+ * Writes `dest` through a temp file beside it: `body` fills the file, then fsync and
+ * rename; on any failure the temp file goes and `dest` is untouched.
+ */
+async function writeAtomically<T>(
+  dest: string,
+  body: (out: Deno.FsFile) => Promise<T>,
+): Promise<T> {
+  const temp = `${dest}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  const out = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
+  try {
+    const result = await body(out);
+    await out.sync();
+    out.close();
+    await Deno.rename(temp, dest);
+    return result;
+  } catch (err) {
+    try {
+      out.close();
+    } catch { /* closed */ }
+    await Deno.remove(temp).catch(() => {});
+    throw err;
+  }
 }
 
 /**
  * Compresses `raw` into `zst` (temp file, fsync, rename). Returns the compressed size.
  */
 export async function compressState(raw: string, zst: string): Promise<number> {
-  const temp = `${zst}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  const out = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
   const input = await Deno.open(raw, { read: true });
   const zstd = createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: 1 } });
-  let failure: Error | null = null;
-  zstd.on("data", (chunk: Uint8Array) => {
-    try {
-      writeAllSync(out, chunk);
-    } catch (err) {
-      failure ??= err as Error;
-    }
-  });
-  const ended = new Promise<void>((resolve, reject) => {
-    zstd.on("end", () => resolve());
-    zstd.on("error", (err: Error) => reject(err));
-  });
-  ended.catch(() => {});
-  let closed = false;
   try {
-    const buffer = new Uint8Array(CHUNK);
-    while (true) {
-      const n = await input.read(buffer);
-      if (n === null) break;
-      if (!zstd.write(buffer.slice(0, n))) {
-        await Promise.race([new Promise((r) => zstd.once("drain", r)), ended]);
+    await writeAtomically(zst, async (out) => {
+      let failure: Error | null = null;
+      zstd.on("data", (chunk: Uint8Array) => {
+        try {
+          writeAllSync(out, chunk);
+        } catch (err) {
+          failure ??= err as Error;
+        }
+      });
+      const ended = new Promise<void>((resolve, reject) => {
+        zstd.on("end", () => resolve());
+        zstd.on("error", (err: Error) => reject(err));
+      });
+      ended.catch(() => {});
+      const buffer = new Uint8Array(CHUNK);
+      while (true) {
+        const n = await input.read(buffer);
+        if (n === null) break;
+        if (!zstd.write(buffer.slice(0, n))) {
+          await Promise.race([new Promise((r) => zstd.once("drain", r)), ended]);
+        }
+        if (failure) throw failure;
       }
+      zstd.end();
+      await ended;
       if (failure) throw failure;
-    }
-    zstd.end();
-    await ended;
-    if (failure) throw failure;
-    await syncAndRename(out, temp, zst);
-    closed = true;
+    });
     return (await Deno.stat(zst)).size;
   } catch (err) {
     zstd.destroy();
@@ -77,12 +93,6 @@ export async function compressState(raw: string, zst: string): Promise<number> {
     );
   } finally {
     input.close();
-    if (!closed) {
-      try {
-        out.close();
-      } catch { /* closed */ }
-      await Deno.remove(temp).catch(() => {});
-    }
   }
 }
 
@@ -100,48 +110,46 @@ export interface SparseResult {
  * @throws {EmuError} `snapshot_failed` when the file is not valid zstd.
  */
 export async function decompressStateSparse(zst: string, raw: string): Promise<SparseResult> {
-  const temp = `${raw}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  const out = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
   const input = await Deno.open(zst, { read: true });
-  let offset = 0;
-  let dataBytes = 0;
-  // A block split across chunks is completed before it is judged.
-  let pending = new Uint8Array(0);
-  const consume = (bytes: Uint8Array, final: boolean) => {
-    let at = 0;
-    while (bytes.length - at >= BLOCK || (final && at < bytes.length)) {
-      const block = bytes.subarray(at, Math.min(at + BLOCK, bytes.length));
-      if (!isZero(block)) {
-        out.seekSync(offset, Deno.SeekMode.Start);
-        writeAllSync(out, block);
-        dataBytes += block.length;
-      }
-      offset += block.length;
-      at += block.length;
-    }
-    return bytes.slice(at);
-  };
-  const zstd = new ZstdDecompressor((chunk) => {
-    const joined = pending.length === 0 ? chunk : concatBytes([pending, chunk]);
-    pending = consume(joined, false);
-  });
-  let closed = false;
+  let zstd: ZstdDecompressor | null = null;
   try {
-    const buffer = new Uint8Array(CHUNK);
-    while (true) {
-      const n = await input.read(buffer);
-      if (n === null) break;
-      await zstd.write(buffer.slice(0, n));
-    }
-    await zstd.end();
-    consume(pending, true);
-    // The logical size, holes at the end included.
-    await out.truncate(offset);
-    await syncAndRename(out, temp, raw);
-    closed = true;
-    return { logicalBytes: offset, dataBytes };
+    return await writeAtomically(raw, async (out) => {
+      let offset = 0;
+      let dataBytes = 0;
+      // A block split across chunks is completed before it is judged.
+      let pending = new Uint8Array(0);
+      const consume = (bytes: Uint8Array, final: boolean) => {
+        let at = 0;
+        while (bytes.length - at >= BLOCK || (final && at < bytes.length)) {
+          const block = bytes.subarray(at, Math.min(at + BLOCK, bytes.length));
+          if (!isZero(block)) {
+            out.seekSync(offset, Deno.SeekMode.Start);
+            writeAllSync(out, block);
+            dataBytes += block.length;
+          }
+          offset += block.length;
+          at += block.length;
+        }
+        return bytes.slice(at);
+      };
+      zstd = new ZstdDecompressor((chunk) => {
+        const joined = pending.length === 0 ? chunk : concatBytes([pending, chunk]);
+        pending = consume(joined, false);
+      });
+      const buffer = new Uint8Array(CHUNK);
+      while (true) {
+        const n = await input.read(buffer);
+        if (n === null) break;
+        await zstd.write(buffer.slice(0, n));
+      }
+      await zstd.end();
+      consume(pending, true);
+      // The logical size, holes at the end included.
+      await out.truncate(offset);
+      return { logicalBytes: offset, dataBytes };
+    });
   } catch (err) {
-    await zstd.settle();
+    await (zstd as ZstdDecompressor | null)?.settle();
     throw new EmuError(
       "snapshot_failed",
       `Cannot decompress the snapshot state ${zst}: ${(err as Error).message}`,
@@ -149,12 +157,6 @@ export async function decompressStateSparse(zst: string, raw: string): Promise<S
     );
   } finally {
     input.close();
-    if (!closed) {
-      try {
-        out.close();
-      } catch { /* closed */ }
-      await Deno.remove(temp).catch(() => {});
-    }
   }
 }
 

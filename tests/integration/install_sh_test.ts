@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startServer, type TestServer } from "../_helpers/http_server.ts";
+import { ecKeyPair, signFile } from "../_helpers/openssl.ts";
 import { requireTool } from "../_helpers/require.ts";
 
 const INSTALL_SH = new URL("../../install.sh", import.meta.url).pathname;
@@ -51,25 +52,15 @@ async function withRelease(fn: (r: Release) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "emu-install-" });
   const server = startServer();
   try {
-    for (const name of ["release", "other"]) {
-      await run("openssl", [
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        `${name}.key`,
-      ], dir);
-      await run("openssl", ["ec", "-in", `${name}.key`, "-pubout", "-out", `${name}.pub.pem`], dir);
-    }
+    const release = await ecKeyPair(dir, "release");
+    const other = await ecKeyPair(dir, "other");
     const prefix = join(dir, "prefix");
     const r: Release = {
       dir,
       server,
       prefix,
-      key: join(dir, "release.pub.pem"),
-      otherKey: join(dir, "other.pub.pem"),
+      key: release.pub,
+      otherKey: other.pub,
       async publish(version, tamper) {
         const stage = join(dir, `stage-${version}`);
         await Deno.mkdir(stage, { recursive: true });
@@ -80,15 +71,7 @@ async function withRelease(fn: (r: Release) => Promise<void>) {
         const archive = await Deno.readFile(join(dir, ARCHIVE));
         await Deno.writeFile(join(dir, "other.tar.gz"), archive);
         await run("sh", ["-c", `sha256sum ${ARCHIVE} other.tar.gz > SHA256SUMS`], dir);
-        await run("openssl", [
-          "dgst",
-          "-sha256",
-          "-sign",
-          "release.key",
-          "-out",
-          "SHA256SUMS.sig",
-          "SHA256SUMS",
-        ], dir);
+        await signFile(release.key, join(dir, "SHA256SUMS"), join(dir, "SHA256SUMS.sig"));
         let sums = await Deno.readFile(join(dir, "SHA256SUMS"));
         let served = archive;
         if (tamper === "archive") {

