@@ -18,12 +18,16 @@ export async function fetchSmall(
   maxBytes: number,
   what: string,
   signal?: AbortSignal,
+  headers?: Record<string, string>,
 ): Promise<Uint8Array<ArrayBuffer>> {
   let stream: ReadableStream<Uint8Array>;
   if (/^https?:/.test(source)) {
     let response: Response;
     try {
-      response = await fetch(source, { signal: signal ?? AbortSignal.timeout(30_000) });
+      response = await fetch(source, {
+        headers,
+        signal: signal ?? AbortSignal.timeout(30_000),
+      });
     } catch (err) {
       throw new EmuError(
         "download_failed",

@@ -19,6 +19,7 @@ import {
   MAX_MANIFEST_BYTES,
   parseManifest,
   pickRelease,
+  type Release,
 } from "./manifest.ts";
 import { MAX_SHA256SUMS_BYTES, parseSha256Sums } from "./sha256sums.ts";
 import { verifySignature } from "./signature.ts";
@@ -111,15 +112,40 @@ export async function fetchManifest(source: string, signal?: AbortSignal): Promi
 
 /** Resolves, verifies, downloads and installs the image; reuses an installed one. */
 export async function pullImage(options: PullOptions): Promise<PullResult> {
-  const say = options.onMessage ?? (() => {});
-  if (!options.publicKey) {
+  requireKey(options.publicKey);
+  const manifest = await fetchManifest(options.source, options.signal);
+  return await pullRelease(pickRelease(manifest, options.version), options);
+}
+
+function requireKey(publicKey: string | undefined): asserts publicKey is string {
+  if (!publicKey) {
     throw new EmuError("signature_invalid", "Cannot verify releases: no public key is configured", {
       hint:
         "Set image.public_key in emu.json to the PEM key the releases are signed with (this emu has no release key compiled in).",
     });
   }
-  const manifest = await fetchManifest(options.source, options.signal);
-  const release = pickRelease(manifest, options.version);
+}
+
+/** How {@linkcode pullRelease} fetches and names what it installs. */
+export interface ReleaseFetch {
+  /** Headers for every request (e.g. a GitHub token and `Accept`). */
+  headers?: Record<string, string>;
+  /** Cache directory prefix that keeps sources apart (e.g. `github-owner-repo-`). */
+  idPrefix?: string;
+  /** The published file name behind a URL whose path does not end in it (GitHub API assets). */
+  fileNameOf?: (url: string) => string | undefined;
+}
+
+/**
+ * Installs this architecture's image of `release`: SHA256SUMS verified against its
+ * signature with `options.publicKey`, the image against SHA256SUMS.
+ */
+export async function pullRelease(
+  release: Release,
+  options: PullOptions & ReleaseFetch,
+): Promise<PullResult> {
+  const say = options.onMessage ?? (() => {});
+  requireKey(options.publicKey);
   const artifact = imageArtifactName(options.arch);
   const url = release.artifacts[artifact];
   if (url === undefined) {
@@ -133,7 +159,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
       },
     );
   }
-  const id = imageId(release.version, artifact);
+  const id = `${options.idPrefix ?? ""}${imageId(release.version, artifact)}`;
   const dir = join(options.imagesDir, id);
   const installed = await Deno.readTextFile(join(dir, IMAGE_JSON)).then(
     (t) => parseImageJson(t, dir),
@@ -146,12 +172,14 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
     MAX_SHA256SUMS_BYTES,
     "SHA256SUMS",
     options.signal,
+    options.headers,
   );
   const sigBytes = await fetchSmall(
     release.sha256sums_sig_url,
     4096,
     "SHA256SUMS.sig",
     options.signal,
+    options.headers,
   );
   await verifySignature(
     options.publicKey,
@@ -160,7 +188,8 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
     `SHA256SUMS of release ${release.version}`,
   );
   const sums = parseSha256Sums(new TextDecoder().decode(sumsBytes));
-  const fileName = decodeURIComponent(new URL(url).pathname.split("/").pop()!);
+  const fileName = options.fileNameOf?.(url) ??
+    decodeURIComponent(new URL(url).pathname.split("/").pop()!);
   const sha256 = sums.get(fileName);
   if (sha256 === undefined) {
     throw new EmuError(
@@ -183,6 +212,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
       zstd: fileName.endsWith(".zst"),
       signal: options.signal,
       onProgress: options.onProgress,
+      headers: options.headers,
     });
     return await installStaged(staging, dir, {
       name: fileName.replace(/(\.qcow2)?(\.zst)?$/, ""),

@@ -79,7 +79,7 @@ export function pullableSource(profile: Profile, override: string | undefined): 
     override,
     "pull",
     isPullableSource,
-    "a release manifest or a qcow2 file or URL",
+    "a release manifest, a qcow2 file or URL, or github:OWNER/REPO",
   );
 }
 

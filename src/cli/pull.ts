@@ -23,7 +23,7 @@ export function registerPull(program: Command, io: CliIo): void {
     .option("--version <version>", "release to pull (default: the profile's image.version)")
     .option(
       "--source <source>",
-      "release manifest, or qcow2 file or URL (default: the profile's image.source)",
+      "release manifest, qcow2 file or URL, or github:OWNER/REPO (default: the profile's image.source)",
     )
     .option("--force", "download again even if the release is installed")
     .option("--skip-snapshot", "do not capture the snapshot after pulling")
@@ -46,6 +46,7 @@ export function registerPull(program: Command, io: CliIo): void {
         onMessage: (t) => out.info(t),
         onProgress: (p) => progress.update(p),
         warn: (t) => (progress.done(), out.warn(t.replace(/^warning: /, ""))),
+        env: io.env,
       }).finally(() => progress.done());
       const { image } = result;
       out.info(

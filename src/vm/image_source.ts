@@ -19,7 +19,15 @@ import {
 import type { DownloadProgress } from "../artifact/download.ts";
 import { isPlainImageSource, pullPlainImage } from "../artifact/plain.ts";
 import { builtInPublicKey } from "../artifact/release_config.ts";
-import { installedImage, pullImage, type PullResult } from "../artifact/pull.ts";
+import {
+  fetchGithubRelease,
+  githubApi,
+  githubHeaders,
+  githubToken,
+  isGithubSource,
+  parseGithubSource,
+} from "../artifact/github.ts";
+import { installedImage, pullImage, pullRelease, type PullResult } from "../artifact/pull.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
@@ -31,9 +39,12 @@ export function isManifestSource(source: string): boolean {
   return !isPlainImageSource(source) && (isUrl(source) || source.endsWith(".json"));
 }
 
-/** Whether `emu pull` can fetch the source: a release manifest or a plain qcow2 file/URL. */
+/**
+ * Whether `emu pull` can fetch the source: a release manifest, a plain qcow2 file/URL, or
+ * `github:owner/repo`.
+ */
 export function isPullableSource(source: string): boolean {
-  return isPlainImageSource(source) || isManifestSource(source);
+  return isPlainImageSource(source) || isManifestSource(source) || isGithubSource(source);
 }
 
 /** Options of {@linkcode resolveImage}. */
@@ -85,7 +96,7 @@ export async function resolveImage(
     }
     return image;
   }
-  if (isManifestSource(source)) {
+  if (isManifestSource(source) || isGithubSource(source)) {
     const arch = hostGuestArch();
     const installed = await installedImage(
       settings.layout.images,
@@ -171,6 +182,8 @@ export interface PullRequest {
   onProgress?: (progress: DownloadProgress) => void;
   /** Eviction warnings. */
   warn?: (text: string) => void;
+  /** For GitHub sources: token and API base (default: this process's environment). */
+  env?: Record<string, string | undefined>;
 }
 
 /**
@@ -188,15 +201,37 @@ export async function pullSource(settings: Settings, request: PullRequest): Prom
     onMessage: request.onMessage,
     onProgress: request.onProgress,
   };
-  const result = isPlainImageSource(request.source)
-    ? await pullPlainImage({ source: request.source, ...common })
-    : await pullImage({
+  // The profile's key, else the one the release workflow compiled in.
+  const publicKey = request.publicKey ?? builtInPublicKey() ?? undefined;
+  let result: PullResult;
+  if (isPlainImageSource(request.source)) {
+    result = await pullPlainImage({ source: request.source, ...common });
+  } else if (isGithubSource(request.source)) {
+    const repo = parseGithubSource(request.source);
+    const env = request.env ?? Deno.env.toObject();
+    const token = await githubToken(env);
+    const { release, fileNames } = await fetchGithubRelease(repo, request.version, {
+      api: githubApi(env),
+      token,
+      signal: request.signal,
+    });
+    result = await pullRelease(release, {
       source: request.source,
       version: request.version,
-      // The profile's key, else the one the release workflow compiled in.
-      publicKey: request.publicKey ?? builtInPublicKey() ?? undefined,
+      publicKey,
+      ...common,
+      headers: token ? { ...githubHeaders(token), accept: "application/octet-stream" } : {},
+      idPrefix: `github-${repo.owner}-${repo.repo}-`,
+      fileNameOf: (url) => fileNames.get(url),
+    });
+  } else {
+    result = await pullImage({
+      source: request.source,
+      version: request.version,
+      publicKey,
       ...common,
     });
+  }
   if (!result.cached) {
     const inUse = new Set<string>();
     for (const instance of await listInstances(settings)) {

@@ -1,0 +1,201 @@
+/**
+ * GitHub releases as an image source (SPEC §4): `github:owner/repo`. The release (latest,
+ * or the tag `v<version>` / `<version>`) is read from the REST API and turned into the
+ * same release record a manifest holds, so it is verified the same way: its
+ * `SHA256SUMS` asset against `SHA256SUMS.sig` with the release key, the image asset
+ * against `SHA256SUMS`. A token (`GITHUB_TOKEN`, `GH_TOKEN`, else `gh auth token`) is
+ * sent when there is one: private repositories need it, public ones get higher limits.
+ *
+ * @module
+ */
+import { EmuError } from "../errors.ts";
+import type { Release } from "./manifest.ts";
+
+/** `owner/repo` of a `github:` source. */
+export interface GithubRepo {
+  owner: string;
+  repo: string;
+}
+
+const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/** Whether `source` is a `github:` source. */
+export function isGithubSource(source: string): boolean {
+  return source.startsWith("github:");
+}
+
+/**
+ * Parses `github:owner/repo`.
+ *
+ * @example
+ * ```ts
+ * import { parseGithubSource } from "./github.ts";
+ * const r = parseGithubSource("github:acme/stack");
+ * if (r.owner !== "acme" || r.repo !== "stack") throw new Error();
+ * ```
+ *
+ * @throws {EmuError} `config_invalid` for anything else.
+ */
+export function parseGithubSource(source: string): GithubRepo {
+  const m = /^github:([^/]+)\/([^/]+)$/.exec(source);
+  if (!m || !NAME.test(m[1]) || !NAME.test(m[2]) || m[1].startsWith(".") || m[2] === "..") {
+    throw new EmuError(
+      "config_invalid",
+      `Cannot use image source ${source}: expected github:OWNER/REPO`,
+      {
+        hint: "For example github:acme/stack (the repository whose releases carry the image).",
+      },
+    );
+  }
+  return { owner: m[1], repo: m[2] };
+}
+
+/** The API base: `EMU_GITHUB_API` (GitHub Enterprise, tests), else api.github.com. */
+export function githubApi(env: Record<string, string | undefined>): string {
+  return (env.EMU_GITHUB_API || "https://api.github.com").replace(/\/$/, "");
+}
+
+/** A token from the environment, else from the GitHub CLI when it is logged in. */
+export async function githubToken(env: Record<string, string | undefined>): Promise<string | null> {
+  const fromEnv = env.GITHUB_TOKEN || env.GH_TOKEN;
+  if (fromEnv) return fromEnv;
+  try {
+    const out = await new Deno.Command("gh", {
+      args: ["auth", "token"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const token = new TextDecoder().decode(out.stdout).trim();
+    return out.success && token !== "" ? token : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Request headers for the API (and, with a token, for asset downloads). */
+export function githubHeaders(token: string | null): Record<string, string> {
+  const headers: Record<string, string> = {
+    accept: "application/vnd.github+json",
+    "x-github-api-version": "2022-11-28",
+  };
+  if (token) headers.authorization = `Bearer ${token}`;
+  return headers;
+}
+
+interface ApiAsset {
+  name: string;
+  url: string;
+  browser_download_url: string;
+}
+
+interface ApiRelease {
+  tag_name: string;
+  published_at: string | null;
+  draft?: boolean;
+  assets: ApiAsset[];
+}
+
+/** The manifest artifact name of a release asset (`*-amd64.qcow2[.zst]` → `image-amd64`). */
+export function imageArtifactOf(name: string): string | null {
+  const m = /-(amd64|arm64)\.qcow2(\.zst)?$/.exec(name);
+  return m ? `image-${m[1]}` : null;
+}
+
+/** A GitHub release as a manifest release, and the asset name behind each URL. */
+export interface GithubRelease {
+  release: Release;
+  /** API asset URLs end in a number, not the file name that SHA256SUMS lists. */
+  fileNames: Map<string, string>;
+}
+
+/**
+ * A GitHub release as a manifest release. Assets are fetched from their API URL with
+ * `Accept: application/octet-stream` when there is a token (private repositories), else
+ * from their public download URL.
+ */
+export function releaseFromApi(api: ApiRelease, withToken: boolean): GithubRelease {
+  const urlOf = (a: ApiAsset) => withToken ? a.url : a.browser_download_url;
+  const find = (name: string) => api.assets.find((a) => a.name === name);
+  const sums = find("SHA256SUMS");
+  const sig = find("SHA256SUMS.sig");
+  const version = api.tag_name.replace(/^v/, "");
+  if (!sums || !sig) {
+    throw new EmuError(
+      "checksums_invalid",
+      `Cannot use GitHub release ${api.tag_name}: it has no ${
+        !sums ? "SHA256SUMS" : "SHA256SUMS.sig"
+      } asset`,
+      { hint: "emu installs only signed releases: publish SHA256SUMS and SHA256SUMS.sig with it." },
+    );
+  }
+  const artifacts: Record<string, string> = {};
+  for (const asset of api.assets) {
+    const name = imageArtifactOf(asset.name);
+    if (name !== null) artifacts[name] = urlOf(asset);
+  }
+  return {
+    release: {
+      version,
+      released_at: api.published_at ?? "",
+      sha256sums_url: urlOf(sums),
+      sha256sums_sig_url: urlOf(sig),
+      artifacts,
+    },
+    fileNames: new Map(api.assets.map((a) => [urlOf(a), a.name])),
+  };
+}
+
+/** Fetches the release `version` (`latest` or a version, with or without `v`). */
+export async function fetchGithubRelease(
+  repo: GithubRepo,
+  version: string,
+  options: { api: string; token: string | null; signal?: AbortSignal },
+): Promise<GithubRelease> {
+  const base = `${options.api}/repos/${repo.owner}/${repo.repo}/releases`;
+  const wanted = version.replace(/^v/, "");
+  const paths = version === "latest" ? ["latest"] : [`tags/v${wanted}`, `tags/${wanted}`];
+  for (const path of paths) {
+    let response: Response;
+    try {
+      response = await fetch(`${base}/${path}`, {
+        headers: githubHeaders(options.token),
+        signal: options.signal ?? AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      throw new EmuError(
+        "download_failed",
+        `Cannot reach the GitHub API (${options.api}): ${(err as Error).message}`,
+        { hint: "Check the network." },
+      );
+    }
+    if (response.status === 404) {
+      await response.body?.cancel();
+      continue;
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new EmuError(
+        "download_failed",
+        `Cannot read the releases of ${repo.owner}/${repo.repo}: GitHub answered ${response.status}`,
+        {
+          hint: response.status === 401 || response.status === 403
+            ? "Set GITHUB_TOKEN (or log in with `gh auth login`) with read access to the repository."
+            : "Try again later.",
+        },
+      );
+    }
+    return releaseFromApi(await response.json() as ApiRelease, options.token !== null);
+  }
+  throw new EmuError(
+    "release_not_found",
+    `Cannot find ${
+      version === "latest" ? "a published release" : `release ${version}`
+    } of ${repo.owner}/${repo.repo} on GitHub`,
+    {
+      hint: options.token === null
+        ? "Check the repository and version; a private repository needs GITHUB_TOKEN or `gh auth login`."
+        : "Check the repository name and the version (tags v<version> or <version>).",
+    },
+  );
+}

@@ -1,0 +1,187 @@
+/**
+ * `github:owner/repo` sources through the real CLI against a stand-in for the GitHub REST
+ * API: a real HTTP server on 127.0.0.1 (EMU_GITHUB_API) answering the release endpoints
+ * as GitHub documents them, with a real qcow2 (qemu-img), zstd-compressed, and a
+ * SHA256SUMS signed by real openssl keys.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { spawnEmu } from "../_helpers/cli.ts";
+import { ecKeyPair, signFile } from "../_helpers/openssl.ts";
+import { hasTool, requireTool } from "../_helpers/require.ts";
+
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const IMAGE = "stack-amd64.qcow2.zst";
+
+async function run(cmd: string, args: string[], cwd: string): Promise<void> {
+  const out = await new Deno.Command(cmd, { args, cwd, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`${cmd}: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+interface Seen {
+  path: string;
+  authorization: string | null;
+  accept: string | null;
+}
+
+interface Github {
+  dir: string;
+  disk: Uint8Array;
+  seen: Seen[];
+  /** Asset names left out of the release. */
+  omit: Set<string>;
+  pull(args: string[], env?: Record<string, string>, key?: string): ReturnType<typeof spawnEmu>;
+}
+
+async function withGithub(fn: (g: Github) => Promise<void>) {
+  if (!await requireTool("qemu-img", "qemu-utils")) return;
+  if (!await requireTool("zstd", "zstd")) return;
+  if (!await requireTool("openssl", "openssl", ["version"])) return;
+  const dir = await Deno.makeTempDir({ prefix: "emu-github-" });
+  await run("qemu-img", ["create", "-q", "-f", "qcow2", "stack-amd64.qcow2", "16M"], dir);
+  await run("zstd", ["-q", "stack-amd64.qcow2", "-o", IMAGE], dir);
+  const release = await ecKeyPair(dir, "release");
+  const other = await ecKeyPair(dir, "other");
+  const zst = await Deno.readFile(join(dir, IMAGE));
+  await Deno.writeTextFile(join(dir, "SHA256SUMS"), `${sha(zst)}  ${IMAGE}\n`);
+  await signFile(release.key, join(dir, "SHA256SUMS"), join(dir, "SHA256SUMS.sig"));
+  const files: Record<string, Uint8Array<ArrayBuffer>> = {
+    [IMAGE]: zst,
+    "SHA256SUMS": await Deno.readFile(join(dir, "SHA256SUMS")),
+    "SHA256SUMS.sig": await Deno.readFile(join(dir, "SHA256SUMS.sig")),
+  };
+  const names = Object.keys(files);
+  const seen: Seen[] = [];
+  const omit = new Set<string>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+    const url = new URL(req.url);
+    seen.push({
+      path: url.pathname,
+      authorization: req.headers.get("authorization"),
+      accept: req.headers.get("accept"),
+    });
+    const base = url.origin;
+    const body = () =>
+      JSON.stringify({
+        tag_name: "v1.2.0",
+        published_at: "2026-11-20T00:00:00Z",
+        assets: names.filter((n) => !omit.has(n)).map((name, i) => ({
+          name,
+          url: `${base}/repos/acme/stack/releases/assets/${i}`,
+          browser_download_url: `${base}/acme/stack/releases/download/v1.2.0/${name}`,
+        })),
+      });
+    if (
+      url.pathname === "/repos/acme/stack/releases/latest" ||
+      url.pathname === "/repos/acme/stack/releases/tags/v1.2.0"
+    ) {
+      return new Response(body(), { headers: { "content-type": "application/json" } });
+    }
+    const api = /^\/repos\/acme\/stack\/releases\/assets\/(\d+)$/.exec(url.pathname);
+    if (api) {
+      // The API serves asset bytes only to `Accept: application/octet-stream`.
+      if (req.headers.get("accept") !== "application/octet-stream") {
+        return new Response("{}", { headers: { "content-type": "application/json" } });
+      }
+      return new Response(files[names[Number(api[1])]]);
+    }
+    const dl = /^\/acme\/stack\/releases\/download\/v1\.2\.0\/(.+)$/.exec(url.pathname);
+    if (dl && files[dl[1]]) return new Response(files[dl[1]]);
+    return new Response(JSON.stringify({ message: "Not Found" }), { status: 404 });
+  });
+  const api = `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`;
+  try {
+    await fn({
+      dir,
+      disk: await Deno.readFile(join(dir, "stack-amd64.qcow2")),
+      seen,
+      omit,
+      pull: async (args, env = {}, key = release.pub) => {
+        const profile = join(dir, "emu.json");
+        await Deno.writeTextFile(
+          profile,
+          JSON.stringify({
+            name: "stack",
+            image: { source: "github:acme/stack", public_key: await Deno.readTextFile(key) },
+          }),
+        );
+        return await spawnEmu(["--config", profile, "pull", "--skip-snapshot", "--json", ...args], {
+          env: {
+            EMU_HOME: join(dir, "home"),
+            EMU_GITHUB_API: api,
+            GITHUB_TOKEN: "",
+            GH_TOKEN: "",
+            ...env,
+          },
+        });
+      },
+    });
+    void other;
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function images(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(join(dir, "home", "images"))).catch(() => []))
+    .map((e) => e.name).filter((n) => !n.startsWith(".")).sort();
+}
+
+Deno.test("github source: the latest release, verified like a manifest release, no token", () =>
+  withGithub(async (g) => {
+    if (await hasTool("gh", ["auth", "token"])) {
+      console.warn(
+        "SKIPPED (gh is logged in here): this case needs a machine without a GitHub token",
+      );
+      return;
+    }
+    const r = await g.pull([]);
+    assert.equal(r.code, 0, r.stderr);
+    const { image, cached } = JSON.parse(r.stdout);
+    assert.equal(cached, false);
+    assert.equal(image.version, "1.2.0");
+    assert.equal(image.source, "github:acme/stack");
+    assert.deepEqual(await Deno.readFile(image.disk), g.disk);
+    assert.deepEqual(await images(g.dir), ["github-acme-stack-1.2.0-image-amd64"]);
+    assert.ok(g.seen.every((s) => s.authorization === null), "no token, no Authorization");
+    assert.ok(g.seen.some((s) => s.path === `/acme/stack/releases/download/v1.2.0/${IMAGE}`));
+
+    const again = await g.pull(["--version", "v1.2.0"]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(JSON.parse(again.stdout).cached, true);
+  }));
+
+Deno.test("github source: with a token, API and asset requests carry it; assets come from the API", () =>
+  withGithub(async (g) => {
+    const r = await g.pull([], { GITHUB_TOKEN: "t0ken" });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await Deno.readFile(JSON.parse(r.stdout).image.disk), g.disk);
+    assert.ok(g.seen.length >= 4);
+    assert.ok(g.seen.every((s) => s.authorization === "Bearer t0ken"), JSON.stringify(g.seen));
+    const assets = g.seen.filter((s) => s.path.includes("/releases/assets/"));
+    assert.equal(assets.length, 3, "SHA256SUMS, its signature and the image");
+    assert.ok(assets.every((s) => s.accept === "application/octet-stream"));
+  }));
+
+Deno.test("github source: unknown version, unsigned release, wrong key → refused, nothing installed", () =>
+  withGithub(async (g) => {
+    const missing = await g.pull(["--version", "9.9.9"], { GITHUB_TOKEN: "t" });
+    assert.equal(missing.code, 1);
+    assert.equal(
+      missing.stderr.split("\n")[0],
+      "error[release_not_found]: Cannot find release 9.9.9 of acme/stack on GitHub",
+    );
+    const wrongKey = await g.pull([], { GITHUB_TOKEN: "t" }, join(g.dir, "other.pub.pem"));
+    assert.equal(wrongKey.code, 1);
+    assert.match(wrongKey.stderr, /^error\[signature_invalid\]: /m);
+    g.omit.add("SHA256SUMS.sig");
+    const unsigned = await g.pull([], { GITHUB_TOKEN: "t" });
+    assert.equal(unsigned.code, 1);
+    assert.match(
+      unsigned.stderr,
+      /error\[checksums_invalid\]: Cannot use GitHub release v1\.2\.0: it has no SHA256SUMS\.sig asset\nhint: emu installs only signed releases/,
+    );
+    assert.deepEqual(await images(g.dir), []);
+  }));
