@@ -9,7 +9,8 @@
  * @module
  */
 import { EmuError } from "../errors.ts";
-import type { Release } from "./manifest.ts";
+import type { Manifest, Release } from "./manifest.ts";
+import { compareVersions } from "./versions.ts";
 
 /** `owner/repo` of a `github:` source. */
 export interface GithubRepo {
@@ -146,6 +147,25 @@ export function releaseFromApi(api: ApiRelease, withToken: boolean): GithubRelea
   };
 }
 
+/** GET on the API; a network failure is a clear error, any HTTP status is returned. */
+async function apiGet(
+  url: string,
+  options: { api: string; token: string | null; signal?: AbortSignal },
+): Promise<Response> {
+  try {
+    return await fetch(url, {
+      headers: githubHeaders(options.token),
+      signal: options.signal ?? AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    throw new EmuError(
+      "download_failed",
+      `Cannot reach the GitHub API (${options.api}): ${(err as Error).message}`,
+      { hint: "Check the network." },
+    );
+  }
+}
+
 /** Fetches the release `version` (`latest` or a version, with or without `v`). */
 export async function fetchGithubRelease(
   repo: GithubRepo,
@@ -156,19 +176,7 @@ export async function fetchGithubRelease(
   const wanted = version.replace(/^v/, "");
   const paths = version === "latest" ? ["latest"] : [`tags/v${wanted}`, `tags/${wanted}`];
   for (const path of paths) {
-    let response: Response;
-    try {
-      response = await fetch(`${base}/${path}`, {
-        headers: githubHeaders(options.token),
-        signal: options.signal ?? AbortSignal.timeout(30_000),
-      });
-    } catch (err) {
-      throw new EmuError(
-        "download_failed",
-        `Cannot reach the GitHub API (${options.api}): ${(err as Error).message}`,
-        { hint: "Check the network." },
-      );
-    }
+    const response = await apiGet(`${base}/${path}`, options);
     if (response.status === 404) {
       await response.body?.cancel();
       continue;
@@ -198,4 +206,41 @@ export async function fetchGithubRelease(
         : "Check the repository name and the version (tags v<version> or <version>).",
     },
   );
+}
+
+/**
+ * Every published release of the repository that emu could pull (drafts and releases
+ * without `SHA256SUMS`/`SHA256SUMS.sig` are left out), as a manifest: newest first,
+ * `latest_stable` the newest without a pre-release part.
+ */
+export async function fetchGithubReleases(
+  repo: GithubRepo,
+  options: { api: string; token: string | null; signal?: AbortSignal },
+): Promise<Manifest> {
+  const url = `${options.api}/repos/${repo.owner}/${repo.repo}/releases?per_page=100`;
+  const response = await apiGet(url, options);
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new EmuError(
+      response.status === 404 ? "release_not_found" : "download_failed",
+      `Cannot list the releases of ${repo.owner}/${repo.repo}: GitHub answered ${response.status}`,
+      {
+        hint: response.status === 404 || response.status === 401 || response.status === 403
+          ? "Check the repository name; a private repository needs GITHUB_TOKEN or `gh auth login`."
+          : "Try again later.",
+      },
+    );
+  }
+  const releases: Release[] = [];
+  for (const api of await response.json() as ApiRelease[]) {
+    if (api.draft) continue;
+    try {
+      releases.push(releaseFromApi(api, options.token !== null).release);
+    } catch {
+      // Not signed: emu would refuse to pull it, so it is not listed.
+    }
+  }
+  releases.sort((a, b) => compareVersions(b.version, a.version));
+  const stable = releases.find((r) => !r.version.includes("-")) ?? releases[0];
+  return { schema_version: 1, latest_stable: stable?.version ?? "", releases };
 }

@@ -8,6 +8,7 @@ import { type LoadedProfile, loadProfile } from "../config/load.ts";
 import { validateInstanceName } from "../config/paths.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
+import { isGithubSource } from "../artifact/github.ts";
 import { isManifestSource, isPullableSource } from "../vm/image_source.ts";
 import { EmuError } from "../errors.ts";
 
@@ -49,21 +50,18 @@ export function parseSeconds(value: string): number {
 }
 
 /**
- * The release manifest a command works on: `--source`, else the profile's image source.
+ * The release source `emu list-releases` reads: `--source`, else the profile's image
+ * source, when it is a release manifest or `github:OWNER/REPO`.
  *
- * @throws {EmuError} `usage` when it is not a manifest (a URL or a .json file).
+ * @throws {EmuError} `usage` otherwise.
  */
-export function manifestSource(
-  profile: Profile,
-  override: string | undefined,
-  action: string,
-): string {
+export function releaseSource(profile: Profile, override: string | undefined): string {
   return sourceFor(
     profile,
     override,
-    action,
-    isManifestSource,
-    "a release manifest (a URL or a .json file)",
+    "list releases of",
+    (s) => isManifestSource(s) || isGithubSource(s),
+    "a release manifest (a URL or a .json file) or github:OWNER/REPO",
   );
 }
 

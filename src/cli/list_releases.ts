@@ -1,12 +1,20 @@
 /**
- * `emu list-releases`: the releases in the profile's manifest.
+ * `emu list-releases`: the releases of the profile's image source (a manifest, or a
+ * GitHub repository's signed releases).
  *
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
+import {
+  fetchGithubReleases,
+  githubApi,
+  githubToken,
+  isGithubSource,
+  parseGithubSource,
+} from "../artifact/github.ts";
 import { fetchManifest, installedImage } from "../artifact/pull.ts";
 import { hostGuestArch } from "../qemu/host.ts";
-import { manifestSource, profileFor } from "./_instance_options.ts";
+import { profileFor, releaseSource } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
 
@@ -14,16 +22,25 @@ import type { CliIo } from "./io.ts";
 export function registerListReleases(program: Command, io: CliIo): void {
   program
     .command("list-releases")
-    .description("list the releases in the image source's manifest")
+    .description("list the releases of the image source (a manifest or github:OWNER/REPO)")
     .option(
-      "--source <manifest>",
-      "release manifest URL or path (default: the profile's image.source)",
+      "--source <source>",
+      "release manifest URL or path, or github:OWNER/REPO (default: the profile's image.source)",
     )
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const { profile } = await profileFor(settings);
-      const source = manifestSource(profile, options.source, "list releases of");
-      const manifest = await fetchManifest(source);
+      const source = releaseSource(profile, options.source);
+      let manifest;
+      if (isGithubSource(source)) {
+        const env = io.env;
+        manifest = await fetchGithubReleases(parseGithubSource(source), {
+          api: githubApi(env),
+          token: await githubToken(env),
+        });
+      } else {
+        manifest = await fetchManifest(source);
+      }
       const arch = hostGuestArch();
       const rows = await Promise.all(manifest.releases.map(async (r) => ({
         version: r.version,

@@ -32,6 +32,7 @@ interface Github {
   /** Asset names left out of the release. */
   omit: Set<string>;
   pull(args: string[], env?: Record<string, string>, key?: string): ReturnType<typeof spawnEmu>;
+  listReleases(env?: Record<string, string>): ReturnType<typeof spawnEmu>;
 }
 
 async function withGithub(fn: (g: Github) => Promise<void>) {
@@ -78,6 +79,14 @@ async function withGithub(fn: (g: Github) => Promise<void>) {
     ) {
       return new Response(body(), { headers: { "content-type": "application/json" } });
     }
+    if (url.pathname === "/repos/acme/stack/releases") {
+      // The list: the signed release, a draft, and an unsigned pre-release.
+      return new Response(
+        `[${body()},{"tag_name":"v2.0.0","draft":true,"published_at":null,"assets":[]},` +
+          `{"tag_name":"v1.3.0-rc.1","published_at":"2026-11-21T00:00:00Z","assets":[]}]`,
+        { headers: { "content-type": "application/json" } },
+      );
+    }
     const api = /^\/repos\/acme\/stack\/releases\/assets\/(\d+)$/.exec(url.pathname);
     if (api) {
       // The API serves asset bytes only to `Accept: application/octet-stream`.
@@ -97,6 +106,10 @@ async function withGithub(fn: (g: Github) => Promise<void>) {
       disk: await Deno.readFile(join(dir, "stack-amd64.qcow2")),
       seen,
       omit,
+      listReleases: (env = {}) =>
+        spawnEmu(["list-releases", "--source", "github:acme/stack", "--json"], {
+          env: { EMU_HOME: join(dir, "home"), EMU_GITHUB_API: api, GITHUB_TOKEN: "t", ...env },
+        }),
       pull: async (args, env = {}, key = release.pub) => {
         const profile = join(dir, "emu.json");
         await Deno.writeTextFile(
@@ -184,4 +197,24 @@ Deno.test("github source: unknown version, unsigned release, wrong key → refus
       /error\[checksums_invalid\]: Cannot use GitHub release v1\.2\.0: it has no SHA256SUMS\.sig asset\nhint: emu installs only signed releases/,
     );
     assert.deepEqual(await images(g.dir), []);
+  }));
+
+Deno.test("github source: list-releases shows the signed releases, marks latest and installed", () =>
+  withGithub(async (g) => {
+    const before = await g.listReleases();
+    assert.equal(before.code, 0, before.stderr);
+    const listed = JSON.parse(before.stdout);
+    assert.equal(listed.latest_stable, "1.2.0");
+    assert.deepEqual(
+      listed.releases.map((r: { version: string; latest: boolean; installed: boolean }) => [
+        r.version,
+        r.latest,
+        r.installed,
+      ]),
+      [["1.2.0", true, false]],
+      "the draft and the unsigned pre-release are not offered",
+    );
+    assert.equal((await g.pull([], { GITHUB_TOKEN: "t" })).code, 0);
+    const after = JSON.parse((await g.listReleases()).stdout);
+    assert.equal(after.releases[0].installed, true);
   }));
