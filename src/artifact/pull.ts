@@ -239,7 +239,8 @@ export async function installedImage(
     .map((c) => c.image)
     .filter((i) =>
       i.source === source && i.arch === arch &&
-      (version === "latest" || i.version.replace(/^v/, "") === wanted)
+      // "latest" means a release: CI builds (pr-N, run-ID) are picked only by name.
+      (version === "latest" ? /^v?\d/.test(i.version) : i.version.replace(/^v/, "") === wanted)
     )
     .sort((a, b) => b.version.localeCompare(a.version, undefined, { numeric: true }));
   return found[0] ?? null;

@@ -96,3 +96,14 @@ function sourceFor(
   }
   return source;
 }
+
+/** A parser for a positive whole-number option value, naming `flag` in its error. */
+export function positiveInt(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) {
+      throw new EmuError("usage", `Cannot use ${flag} ${value}: expected a positive whole number`);
+    }
+    return n;
+  };
+}

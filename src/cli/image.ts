@@ -5,24 +5,13 @@
  * @module
  */
 import { type Command, Option } from "@commander-js/extra-typings";
-import { EmuError } from "../errors.ts";
 import { probeHost } from "../qemu/probe.ts";
 import { buildImage } from "../image/build.ts";
-import { parseSeconds } from "./_instance_options.ts";
+import { parseSeconds, positiveInt } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
 
 const MIB = 1024 * 1024;
-
-function positiveInt(flag: string): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) {
-      throw new EmuError("usage", `Cannot use ${flag} ${value}: expected a positive whole number`);
-    }
-    return n;
-  };
-}
 
 /** Registers `emu image build`. */
 export function registerImage(program: Command, io: CliIo): void {

@@ -7,8 +7,10 @@
 import type { Command } from "@commander-js/extra-typings";
 import { probeHost } from "../qemu/probe.ts";
 import { captureSnapshot } from "../vm/capture.ts";
+import { isGithubSource } from "../artifact/github.ts";
+import { EmuError } from "../errors.ts";
 import { pullSource } from "../vm/image_source.ts";
-import { profileFor, pullableSource } from "./_instance_options.ts";
+import { positiveInt, profileFor, pullableSource } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
 import { ProgressReporter } from "./progress.ts";
@@ -25,6 +27,16 @@ export function registerPull(program: Command, io: CliIo): void {
       "--source <source>",
       "release manifest, qcow2 file or URL, or github:OWNER/REPO (default: the profile's image.source)",
     )
+    .option(
+      "--pr <number>",
+      "github: sources: the image built by this pull request's CI",
+      positiveInt("--pr"),
+    )
+    .option(
+      "--run <id>",
+      "github: sources: the image artifact of this Actions run",
+      positiveInt("--run"),
+    )
     .option("--force", "download again even if the release is installed")
     .option("--skip-snapshot", "do not capture the snapshot after pulling")
     .addHelpText(
@@ -37,6 +49,17 @@ export function registerPull(program: Command, io: CliIo): void {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const { profile } = await profileFor(settings);
       const source = pullableSource(profile, options.source);
+      if (options.pr !== undefined && options.run !== undefined) {
+        throw new EmuError("usage", "Cannot use --pr and --run together", {
+          hint: "--pr picks the newest successful run of the pull request; --run names one.",
+        });
+      }
+      if ((options.pr ?? options.run) !== undefined && !isGithubSource(source)) {
+        throw new EmuError(
+          "usage",
+          `Cannot use --pr or --run with ${source}: they need a github:OWNER/REPO source`,
+        );
+      }
       const progress = new ProgressReporter(io, out.mode);
       const result = await pullSource(settings, {
         source,
@@ -47,11 +70,13 @@ export function registerPull(program: Command, io: CliIo): void {
         onProgress: (p) => progress.update(p),
         warn: (t) => (progress.done(), out.warn(t.replace(/^warning: /, ""))),
         env: io.env,
+        pr: options.pr,
+        run: options.run,
       }).finally(() => progress.done());
       const { image } = result;
       out.info(
         result.cached
-          ? `release ${image.version} is already installed`
+          ? `${image.version} is already installed`
           : `installed ${image.name} ${image.version} (${(image.size / MIB).toFixed(0)} MiB)`,
       );
       let snapshot = null;

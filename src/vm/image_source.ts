@@ -17,6 +17,7 @@ import {
   touchImage,
 } from "../artifact/cache.ts";
 import type { DownloadProgress } from "../artifact/download.ts";
+import { pullCiArtifact } from "../artifact/ci_artifact.ts";
 import { isPlainImageSource, pullPlainImage } from "../artifact/plain.ts";
 import { builtInPublicKey } from "../artifact/release_config.ts";
 import {
@@ -184,6 +185,9 @@ export interface PullRequest {
   warn?: (text: string) => void;
   /** For GitHub sources: token and API base (default: this process's environment). */
   env?: Record<string, string | undefined>;
+  /** GitHub sources: the image of this pull request's CI (`--pr`) or of this run (`--run`). */
+  pr?: number;
+  run?: number;
 }
 
 /**
@@ -206,6 +210,17 @@ export async function pullSource(settings: Settings, request: PullRequest): Prom
   let result: PullResult;
   if (isPlainImageSource(request.source)) {
     result = await pullPlainImage({ source: request.source, ...common });
+  } else if (isGithubSource(request.source) && (request.pr ?? request.run) !== undefined) {
+    const env = request.env ?? Deno.env.toObject();
+    result = await pullCiArtifact({
+      source: request.source,
+      repo: parseGithubSource(request.source),
+      api: githubApi(env),
+      token: await githubToken(env),
+      pr: request.pr,
+      run: request.run,
+      ...common,
+    });
   } else if (isGithubSource(request.source)) {
     const repo = parseGithubSource(request.source);
     const env = request.env ?? Deno.env.toObject();

@@ -31,6 +31,8 @@ interface Github {
   seen: Seen[];
   /** Asset names left out of the release. */
   omit: Set<string>;
+  /** The digest the API reports for the CI artifact. */
+  ci: { digest: string };
   pull(args: string[], env?: Record<string, string>, key?: string): ReturnType<typeof spawnEmu>;
   listReleases(env?: Record<string, string>): ReturnType<typeof spawnEmu>;
 }
@@ -52,6 +54,14 @@ async function withGithub(fn: (g: Github) => Promise<void>) {
     "SHA256SUMS": await Deno.readFile(join(dir, "SHA256SUMS")),
     "SHA256SUMS.sig": await Deno.readFile(join(dir, "SHA256SUMS.sig")),
   };
+  // The CI artifact: a zip (written by Python's zipfile, an independent writer) with the
+  // image and a SHA256SUMS, as an upload-artifact step would pack them.
+  await run("python3", [
+    "-c",
+    `import zipfile; z = zipfile.ZipFile("artifact.zip", "w", zipfile.ZIP_DEFLATED); z.write("${IMAGE}", "out/${IMAGE}"); z.write("SHA256SUMS", "out/SHA256SUMS"); z.close()`,
+  ], dir);
+  const zip = await Deno.readFile(join(dir, "artifact.zip"));
+  const ci = { digest: `sha256:${sha(zip)}` };
   const names = Object.keys(files);
   const seen: Seen[] = [];
   const omit = new Set<string>();
@@ -87,6 +97,48 @@ async function withGithub(fn: (g: Github) => Promise<void>) {
         { headers: { "content-type": "application/json" } },
       );
     }
+    if (url.pathname === "/repos/acme/stack/pulls/7") {
+      return Response.json({ head: { sha: "c0ffee".repeat(6) + "abcd" } });
+    }
+    if (url.pathname === "/repos/acme/stack/actions/runs") {
+      assert.equal(url.searchParams.get("head_sha"), "c0ffee".repeat(6) + "abcd");
+      assert.equal(url.searchParams.get("status"), "success");
+      return Response.json({ workflow_runs: [{ id: 41 }, { id: 40 }] });
+    }
+    const runArtifacts = /^\/repos\/acme\/stack\/actions\/runs\/(\d+)\/artifacts$/.exec(
+      url.pathname,
+    );
+    if (runArtifacts) {
+      const artifacts = runArtifacts[1] === "41"
+        ? [
+          {
+            id: 1,
+            name: "test-logs",
+            expired: false,
+            archive_download_url: `${base}/x`,
+            digest: null,
+          },
+          {
+            id: 2,
+            name: "stack-image-amd64",
+            expired: false,
+            archive_download_url: `${base}/repos/acme/stack/actions/artifacts/2/zip`,
+            digest: ci.digest,
+          },
+        ]
+        : [];
+      return Response.json({ total_count: artifacts.length, artifacts });
+    }
+    if (url.pathname === "/repos/acme/stack/actions/artifacts/2/zip") {
+      if (!req.headers.get("authorization")) return new Response("{}", { status: 401 });
+      // GitHub answers with a redirect to short-lived storage on another host, which
+      // must not receive the token (here: localhost instead of 127.0.0.1).
+      return new Response(null, {
+        status: 302,
+        headers: { location: `${base.replace("127.0.0.1", "localhost")}/blob/2` },
+      });
+    }
+    if (url.pathname === "/blob/2") return new Response(zip);
     const api = /^\/repos\/acme\/stack\/releases\/assets\/(\d+)$/.exec(url.pathname);
     if (api) {
       // The API serves asset bytes only to `Accept: application/octet-stream`.
@@ -106,6 +158,7 @@ async function withGithub(fn: (g: Github) => Promise<void>) {
       disk: await Deno.readFile(join(dir, "stack-amd64.qcow2")),
       seen,
       omit,
+      ci,
       listReleases: (env = {}) =>
         spawnEmu(["list-releases", "--source", "github:acme/stack", "--json"], {
           env: { EMU_HOME: join(dir, "home"), EMU_GITHUB_API: api, GITHUB_TOKEN: "t", ...env },
@@ -217,4 +270,48 @@ Deno.test("github source: list-releases shows the signed releases, marks latest 
     assert.equal((await g.pull([], { GITHUB_TOKEN: "t" })).code, 0);
     const after = JSON.parse((await g.listReleases()).stdout);
     assert.equal(after.releases[0].installed, true);
+  }));
+
+Deno.test("github source: --pr and --run pull the CI artifact, verified by GitHub's digest", () =>
+  withGithub(async (g) => {
+    const pr = await g.pull(["--pr", "7"], { GITHUB_TOKEN: "t" });
+    assert.equal(pr.code, 0, pr.stderr);
+    assert.match(pr.stderr, /pulling CI artifact stack-image-amd64 of run 41 \(pull request 7\)\n/);
+    const { image } = JSON.parse(pr.stdout);
+    assert.equal(image.version, "pr-7");
+    assert.deepEqual(await Deno.readFile(image.disk), g.disk, "unzipped and zstd-decompressed");
+    assert.deepEqual(await images(g.dir), ["github-acme-stack-run41-stack-image-amd64"]);
+    const blob = g.seen.filter((s) => s.path === "/blob/2");
+    assert.equal(blob.length, 1);
+    assert.equal(blob[0].authorization, null, "the token stays with GitHub across the redirect");
+    // The same run by id: the same cache entry.
+    const run = await g.pull(["--run", "41"], { GITHUB_TOKEN: "t" });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).cached, true);
+    // A release pull ("latest") never picks a CI build.
+    const list = JSON.parse((await g.listReleases()).stdout);
+    assert.equal(list.releases[0].installed, false);
+  }));
+
+Deno.test("github source: CI artifacts need a token, a matching digest and a github source", () =>
+  withGithub(async (g) => {
+    const noToken = await g.pull(["--pr", "7"]);
+    if (!(await hasTool("gh", ["auth", "token"]))) {
+      assert.equal(noToken.code, 1);
+      assert.match(noToken.stderr, /GitHub serves them only with a token\nhint: Set GITHUB_TOKEN/);
+    }
+    const noImage = await g.pull(["--run", "40"], { GITHUB_TOKEN: "t" });
+    assert.equal(noImage.code, 1);
+    assert.match(
+      noImage.stderr,
+      /^error\[release_not_found\]: Cannot find an image artifact in run 40\n/,
+    );
+    g.ci.digest = `sha256:${"0".repeat(64)}`;
+    const bad = await g.pull(["--pr", "7"], { GITHUB_TOKEN: "t" });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /error\[checksum_mismatch\]: .*GitHub's artifact digest says 0{64}/);
+    const both = await g.pull(["--pr", "7", "--run", "41"], { GITHUB_TOKEN: "t" });
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /^error\[usage\]: Cannot use --pr and --run together/);
+    assert.deepEqual(await images(g.dir), []);
   }));
