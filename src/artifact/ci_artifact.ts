@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { Unzip, UnzipInflate } from "fflate";
 import { EmuError } from "../errors.ts";
 import { download } from "./download.ts";
-import { githubHeaders, type GithubRepo } from "./github.ts";
+import { githubGet, githubHeaders, type GithubRepo } from "./github.ts";
 import { IMAGE_JSON, parseImageJson } from "./image_json.ts";
 import { installStaged, type InstallTarget, type PullResult } from "./pull.ts";
 import { isQcow2File } from "./qcow2.ts";
@@ -66,18 +66,7 @@ export interface CiPullOptions extends InstallTarget {
 }
 
 async function apiJson<T>(url: string, o: CiPullOptions, what: string): Promise<T> {
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      headers: githubHeaders(o.token),
-      signal: o.signal ?? AbortSignal.timeout(30_000),
-    });
-  } catch (err) {
-    throw new EmuError(
-      "download_failed",
-      `Cannot reach the GitHub API (${o.api}): ${(err as Error).message}`,
-    );
-  }
+  const response = await githubGet(url, o);
   if (!response.ok) {
     await response.body?.cancel();
     throw new EmuError(

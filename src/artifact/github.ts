@@ -148,7 +148,7 @@ export function releaseFromApi(api: ApiRelease, withToken: boolean): GithubRelea
 }
 
 /** GET on the API; a network failure is a clear error, any HTTP status is returned. */
-async function apiGet(
+export async function githubGet(
   url: string,
   options: { api: string; token: string | null; signal?: AbortSignal },
 ): Promise<Response> {
@@ -176,7 +176,7 @@ export async function fetchGithubRelease(
   const wanted = version.replace(/^v/, "");
   const paths = version === "latest" ? ["latest"] : [`tags/v${wanted}`, `tags/${wanted}`];
   for (const path of paths) {
-    const response = await apiGet(`${base}/${path}`, options);
+    const response = await githubGet(`${base}/${path}`, options);
     if (response.status === 404) {
       await response.body?.cancel();
       continue;
@@ -218,7 +218,7 @@ export async function fetchGithubReleases(
   options: { api: string; token: string | null; signal?: AbortSignal },
 ): Promise<Manifest> {
   const url = `${options.api}/repos/${repo.owner}/${repo.repo}/releases?per_page=100`;
-  const response = await apiGet(url, options);
+  const response = await githubGet(url, options);
   if (!response.ok) {
     await response.body?.cancel();
     throw new EmuError(
