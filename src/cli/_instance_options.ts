@@ -19,6 +19,21 @@ export function nameOption() {
   );
 }
 
+/** `--port NAME=HOSTPORT` (repeatable): host port overrides for `start` and `run`. */
+export function portOption() {
+  return new Option(
+    "--port <name=hostport>",
+    "use another host port for a profile port (repeatable)",
+  )
+    .argParser(collectPort).default({} as Record<string, number>);
+}
+
+/** `--timeout SECONDS` (default 300): how long the guest may take to become healthy. */
+export function healthTimeoutOption() {
+  return new Option("--timeout <seconds>", "how long the guest may take to become healthy")
+    .argParser(parseSeconds).default(300);
+}
+
 /** The profile for the current settings. */
 export function profileFor(settings: Settings): Promise<LoadedProfile> {
   return loadProfile({ configPath: settings.configPath, cwd: settings.cwd, home: settings.home });

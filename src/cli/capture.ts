@@ -8,7 +8,7 @@ import type { Command } from "@commander-js/extra-typings";
 import { probeHost } from "../qemu/probe.ts";
 import { captureSnapshot } from "../vm/capture.ts";
 import { resolveImage } from "../vm/image_source.ts";
-import { parseSeconds, profileFor } from "./_instance_options.ts";
+import { healthTimeoutOption, profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
 
@@ -26,12 +26,7 @@ export function registerCapture(program: Command, io: CliIo): void {
       "--compress",
       "keep the state zstd-compressed (smaller; the first resume decompresses it once)",
     )
-    .option(
-      "--timeout <seconds>",
-      "how long the guest may take to become healthy",
-      parseSeconds,
-      300,
-    )
+    .addOption(healthTimeoutOption())
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const { profile } = await profileFor(settings);

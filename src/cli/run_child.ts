@@ -12,7 +12,7 @@ import type { InstanceRecord } from "../vm/record.ts";
 import { readSecretsFile } from "../vm/secrets_file.ts";
 import { startInstance } from "../vm/start.ts";
 import { stopInstance } from "../vm/stop.ts";
-import { collectPort, nameOption, parseSeconds, profileFor } from "./_instance_options.ts";
+import { healthTimeoutOption, nameOption, portOption, profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import { ExitStatus } from "./exit.ts";
 import type { CliIo } from "./io.ts";
@@ -53,18 +53,8 @@ export function registerRun(program: Command, io: CliIo): void {
     .argument("<command...>", "host command and arguments, after --")
     .addOption(nameOption())
     .option("--keep", "leave the instance running afterwards")
-    .option(
-      "--port <name=hostport>",
-      "use another host port for a profile port (repeatable)",
-      collectPort,
-      {} as Record<string, number>,
-    )
-    .option(
-      "--timeout <seconds>",
-      "how long the guest may take to become healthy",
-      parseSeconds,
-      300,
-    )
+    .addOption(portOption())
+    .addOption(healthTimeoutOption())
     .addHelpText(
       "after",
       "\nExample: emu run -- npm test\nThe child gets EMU_<PORT>_URL and EMU_<PORT>_PORT for every profile port and, when this run\nstarted the stack, each secret under its profile name; emu exits with the child's code.",

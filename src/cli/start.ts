@@ -5,7 +5,7 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { startInstance, type StartResult } from "../vm/start.ts";
-import { collectPort, nameOption, parseSeconds, profileFor } from "./_instance_options.ts";
+import { healthTimeoutOption, nameOption, portOption, profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
 import type { Output } from "./output.ts";
@@ -18,18 +18,8 @@ export function registerStart(program: Command, io: CliIo): void {
       "start the stack: resume its snapshot (capturing it first if needed), rotate secrets, wait until healthy",
     )
     .addOption(nameOption())
-    .option(
-      "--port <name=hostport>",
-      "use another host port for a profile port (repeatable)",
-      collectPort,
-      {} as Record<string, number>,
-    )
-    .option(
-      "--timeout <seconds>",
-      "how long the guest may take to become healthy",
-      parseSeconds,
-      300,
-    )
+    .addOption(portOption())
+    .addOption(healthTimeoutOption())
     .option(
       "--stop-on-failure",
       "stop the VM if it does not become healthy (default: leave it for emu logs)",
