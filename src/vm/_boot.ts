@@ -14,7 +14,7 @@ import { waitHealthy } from "./health.ts";
 import type { findInstance } from "./instance.ts";
 import { type InstanceRecord, writeRecord } from "./record.ts";
 import { generateSecrets, keyValueLines } from "./secrets.ts";
-import type { RunPaths } from "./spec.ts";
+import { instanceRunPaths, type RunPaths } from "./spec.ts";
 import type { StartOptions, StartResult } from "./start.ts";
 
 /** The `runtime.env` written to the EMUCFG disk: instance name, host ports, profile values. Never secrets. */
@@ -46,18 +46,7 @@ export interface BootContext {
 export class ResumeFailed extends Error {}
 
 export function runPaths(ctx: BootContext, runtimeIso: string, incoming: boolean): RunPaths {
-  const { paths, options, ports } = ctx;
-  return {
-    disk: paths.runDisk,
-    runtimeIso,
-    qmpSocket: paths.qmpSocket,
-    qgaSocket: paths.qgaSocket,
-    serialLog: paths.serialLog,
-    pidFile: paths.pidFile,
-    name: options.name,
-    forwards: ports,
-    incoming,
-  };
+  return instanceRunPaths(ctx.paths, ctx.options.name, ctx.ports, runtimeIso, incoming);
 }
 
 export function newRecord(

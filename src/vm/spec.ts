@@ -6,6 +6,7 @@
  * @module
  */
 import type { ImageInfo } from "../artifact/image_json.ts";
+import type { InstancePaths } from "../config/paths.ts";
 import type { Profile } from "../config/profile.ts";
 import type { VmSpec } from "../qemu/argv.ts";
 import type { ProbeResult } from "../qemu/probe.ts";
@@ -21,6 +22,27 @@ export interface RunPaths {
   name: string;
   forwards: Record<string, { guest: number; host: number }>;
   incoming?: boolean;
+}
+
+/** The run paths of an instance: its disk, sockets, log and pid file, with these ports. */
+export function instanceRunPaths(
+  paths: InstancePaths,
+  name: string,
+  forwards: RunPaths["forwards"],
+  runtimeIso: string,
+  incoming = false,
+): RunPaths {
+  return {
+    disk: paths.runDisk,
+    runtimeIso,
+    qmpSocket: paths.qmpSocket,
+    qgaSocket: paths.qgaSocket,
+    serialLog: paths.serialLog,
+    pidFile: paths.pidFile,
+    name,
+    forwards,
+    incoming,
+  };
 }
 
 /** The spec for `profile` on `image` with the probe's machine, accelerator and CPU. */

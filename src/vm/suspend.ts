@@ -17,7 +17,7 @@ import { InstanceLock } from "./lock.ts";
 import { migrationChannels, saveToFileAndQuit } from "./migration.ts";
 import { writeRecord } from "./record.ts";
 import { newSnapshotMeta, readSnapshot, type SnapshotMeta, writeSnapshotMeta } from "./snapshot.ts";
-import { vmSpec } from "./spec.ts";
+import { instanceRunPaths, vmSpec } from "./spec.ts";
 
 /** The directory of an instance's suspended state. */
 export function suspendDir(instanceDir: string): string {
@@ -58,16 +58,12 @@ export async function suspendInstance(
     guestArch: image.arch,
   });
   const runtimeIso = record.runtime_iso ?? paths.runtimeIso;
-  const spec = vmSpec(profile, image, probe, {
-    disk: paths.runDisk,
-    runtimeIso,
-    qmpSocket: paths.qmpSocket,
-    qgaSocket: paths.qgaSocket,
-    serialLog: paths.serialLog,
-    pidFile: paths.pidFile,
-    name,
-    forwards: record.ports,
-  });
+  const spec = vmSpec(
+    profile,
+    image,
+    probe,
+    instanceRunPaths(paths, name, record.ports, runtimeIso),
+  );
   const dir = suspendDir(paths.dir);
   const staging = `${dir}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(staging, { recursive: true });
