@@ -44,6 +44,18 @@ export async function qemuProcessesWith(needle: string): Promise<number[]> {
 }
 
 /**
+ * What booting the fast fixture needs: QEMU, qemu-ga (copied into the guest) and apt (the
+ * guest is built from Debian packages). Fails in CI, skips loudly elsewhere (require.ts).
+ */
+export async function requireVmTools(): Promise<boolean> {
+  return await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)") &&
+    await requireTool("qemu-ga", "qemu-guest-agent (bookworm-backports)", ["--version"]) &&
+    await requireTool("apt-get", "apt (the fixture guest is built from Debian packages)", [
+      "--version",
+    ]);
+}
+
+/**
  * Runs `fn` with a fresh environment (the fast fixture's profile unless `options.profile`
  * gives another); afterwards stops anything left, and asserts no
  * QEMU process, socket or temp file of this test survives.
@@ -52,13 +64,7 @@ export async function withVmEnv(
   fn: (vm: VmEnv) => Promise<void>,
   options: { profile?: () => Promise<string> } = {},
 ): Promise<void> {
-  if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
-  if (!await requireTool("qemu-ga", "qemu-guest-agent (bookworm-backports)", ["--version"])) return;
-  if (
-    !await requireTool("apt-get", "apt (the fixture guest is built from Debian packages)", [
-      "--version",
-    ])
-  ) return;
+  if (!await requireVmTools()) return;
   const profile = options.profile
     ? await options.profile()
     : (await ensureFastFixture({ log: () => {} })).profile;

@@ -12,8 +12,7 @@ import { writeIsoFile } from "../../src/iso/mod.ts";
 import { QgaClient, QmpClient } from "../../src/protocol/mod.ts";
 import { buildArgv, type VmSpec } from "../../src/qemu/argv.ts";
 import { launchQemu, processExists } from "../../src/qemu/process.ts";
-import { requireTool } from "../_helpers/require.ts";
-import { freePort } from "../_helpers/vm_env.ts";
+import { freePort, requireVmTools } from "../_helpers/vm_env.ts";
 
 async function health(port: number): Promise<{ status: number; body: string }> {
   const r = await fetch(`http://127.0.0.1:${port}/cgi-bin/health`);
@@ -21,13 +20,7 @@ async function health(port: number): Promise<{ status: number; body: string }> {
 }
 
 Deno.test("fast fixture: boots under TCG to healthy, reads EMUCFG, rotates, powers off gracefully", async () => {
-  if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
-  if (!await requireTool("qemu-ga", "qemu-guest-agent (bookworm-backports)", ["--version"])) return;
-  if (
-    !await requireTool("apt-get", "apt (the fixture guest is built from Debian packages)", [
-      "--version",
-    ])
-  ) return;
+  if (!await requireVmTools()) return;
   const fixture = await ensureFastFixture({ log: () => {} });
   const image = JSON.parse(await Deno.readTextFile(join(fixture.dir, "image.json")));
   const dir = await Deno.makeTempDir({ prefix: "emu-fixture-" });
