@@ -17,18 +17,11 @@ import {
   touchImage,
 } from "../artifact/cache.ts";
 import type { DownloadProgress } from "../artifact/download.ts";
-import { pullCiArtifact } from "../artifact/ci_artifact.ts";
 import { isPlainImageSource, pullPlainImage } from "../artifact/plain.ts";
 import { builtInPublicKey } from "../artifact/release_config.ts";
-import {
-  fetchGithubRelease,
-  githubApi,
-  githubHeaders,
-  githubToken,
-  isGithubSource,
-  parseGithubSource,
-} from "../artifact/github.ts";
-import { installedImage, pullImage, pullRelease, type PullResult } from "../artifact/pull.ts";
+import { isGithubSource } from "../artifact/github.ts";
+import { pullGithubImage } from "../artifact/github_pull.ts";
+import { installedImage, pullImage, type PullResult } from "../artifact/pull.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
@@ -210,34 +203,15 @@ export async function pullSource(settings: Settings, request: PullRequest): Prom
   let result: PullResult;
   if (isPlainImageSource(request.source)) {
     result = await pullPlainImage({ source: request.source, ...common });
-  } else if (isGithubSource(request.source) && (request.pr ?? request.run) !== undefined) {
-    const env = request.env ?? Deno.env.toObject();
-    result = await pullCiArtifact({
-      source: request.source,
-      repo: parseGithubSource(request.source),
-      api: githubApi(env),
-      token: await githubToken(env),
-      pr: request.pr,
-      run: request.run,
-      ...common,
-    });
   } else if (isGithubSource(request.source)) {
-    const repo = parseGithubSource(request.source);
-    const env = request.env ?? Deno.env.toObject();
-    const token = await githubToken(env);
-    const { release, fileNames } = await fetchGithubRelease(repo, request.version, {
-      api: githubApi(env),
-      token,
-      signal: request.signal,
-    });
-    result = await pullRelease(release, {
+    result = await pullGithubImage({
       source: request.source,
       version: request.version,
       publicKey,
+      env: request.env ?? Deno.env.toObject(),
+      pr: request.pr,
+      run: request.run,
       ...common,
-      headers: token ? { ...githubHeaders(token), accept: "application/octet-stream" } : {},
-      idPrefix: `github-${repo.owner}-${repo.repo}-`,
-      fileNameOf: (url) => fileNames.get(url),
     });
   } else {
     result = await pullImage({
