@@ -149,7 +149,9 @@ export class QgaClient {
   /**
    * Starts `path` in the guest and returns at once, so other agent commands can run
    * while it does; `wait()` then polls it to completion (the timeout counts from the
-   * start).
+   * start). With `input`, it returns only once the agent has handed the input over: the
+   * agent writes it from its main loop, which a blocking command sent next (such as
+   * `guest-set-time`, which waits on `hwclock`) would otherwise hold up.
    */
   async execStart(path: string, options: ExecOptions = {}): Promise<RunningExec> {
     const timeoutMs = options.timeoutMs ?? 60_000;
@@ -160,6 +162,8 @@ export class QgaClient {
     if (options.env) args.env = options.env;
     if (options.input) args["input-data"] = Buffer.from(options.input).toString("base64");
     const { pid } = await this.execute<{ pid: number }>("guest-exec", args, call);
+    // One round trip: the main loop has run the input writer by the time it answers.
+    if (options.input) await this.ping(call);
     const wait = async (): Promise<ExecResult> => {
       let delay = 5;
       while (true) {

@@ -115,9 +115,6 @@ export async function settleGuest(
         input: new TextEncoder().encode(keyValueLines(values)),
         timeoutMs: profile.rotate.timeout_s * 1000,
       });
-      // The agent writes the input from its main loop, which setting the clock blocks:
-      // one round trip lets it hand the input over first.
-      await qga.ping({ timeoutMs: 10_000 });
     }
     if (resumed) {
       try {
