@@ -26,6 +26,14 @@ export async function touchImage(image: ImageInfo): Promise<void> {
   await Deno.writeTextFile(join(image.dir, LAST_USED), new Date().toISOString()).catch(() => {});
 }
 
+/**
+ * The image installed in `dir`, or `null` when it has no `image.json`. A damaged
+ * `image.json` is an error, not a missing image.
+ */
+export function readInstalledImage(dir: string): Promise<ImageInfo | null> {
+  return Deno.readTextFile(join(dir, IMAGE_JSON)).then((t) => parseImageJson(t, dir), () => null);
+}
+
 /** Installed images, most recently used first. */
 export async function listImages(imagesDir: string): Promise<CachedImage[]> {
   const out: CachedImage[] = [];
@@ -33,10 +41,7 @@ export async function listImages(imagesDir: string): Promise<CachedImage[]> {
     for await (const e of Deno.readDir(imagesDir)) {
       if (!e.isDirectory || e.name.startsWith(".")) continue;
       const dir = join(imagesDir, e.name);
-      const image = await Deno.readTextFile(join(dir, IMAGE_JSON)).then(
-        (t) => parseImageJson(t, dir),
-        () => null,
-      );
+      const image = await readInstalledImage(dir);
       if (image === null) continue;
       const used = await Deno.readTextFile(join(dir, LAST_USED)).then(
         (t) => new Date(t.trim()),

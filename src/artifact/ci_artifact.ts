@@ -14,7 +14,7 @@ import { Unzip, UnzipInflate } from "fflate";
 import { EmuError } from "../errors.ts";
 import { download } from "./download.ts";
 import { githubGet, githubHeaders, type GithubRepo } from "./github.ts";
-import { IMAGE_JSON, parseImageJson } from "./image_json.ts";
+import { readInstalledImage } from "./cache.ts";
 import { installStaged, type InstallTarget, type PullResult } from "./pull.ts";
 import { isQcow2File } from "./qcow2.ts";
 import { parseSha256Sums } from "./sha256sums.ts";
@@ -202,10 +202,7 @@ export async function pullCiArtifact(o: CiPullOptions): Promise<PullResult> {
     "_",
   );
   const dir = join(o.imagesDir, id);
-  const installed = await Deno.readTextFile(join(dir, IMAGE_JSON)).then(
-    (t) => parseImageJson(t, dir),
-    () => null,
-  );
+  const installed = await readInstalledImage(dir);
   if (installed && !o.force) return { image: installed, cached: true };
   const digest = /^sha256:([0-9a-f]{64})$/.exec(artifact.digest ?? "")?.[1];
   if (digest === undefined) {

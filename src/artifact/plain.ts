@@ -17,7 +17,7 @@ import { EmuError } from "../errors.ts";
 import { isQcow2File } from "./qcow2.ts";
 import { download } from "./download.ts";
 import { fetchSmall, isUrl } from "./fetch_small.ts";
-import { IMAGE_JSON, parseImageJson } from "./image_json.ts";
+import { readInstalledImage } from "./cache.ts";
 import { installStaged, type InstallTarget, type PullResult } from "./pull.ts";
 
 /** Whether `source` names a qcow2 file or URL (`.qcow2` or `.qcow2.zst`). */
@@ -121,10 +121,7 @@ export async function pullPlainImage(options: PlainPullOptions): Promise<PullRes
     id = `file-${createHash("sha256").update(key).digest("hex").slice(0, 16)}`;
   }
   const dir = join(options.imagesDir, id);
-  const installed = await Deno.readTextFile(join(dir, IMAGE_JSON)).then(
-    (t) => parseImageJson(t, dir),
-    () => null,
-  );
+  const installed = await readInstalledImage(dir);
   if (installed && !options.force) return { image: installed, cached: true };
 
   options.onMessage?.(`${remote ? "pulling" : "importing"} ${fileName}`);

@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { EmuError } from "../errors.ts";
-import { listImages, sha256File } from "./cache.ts";
+import { listImages, readInstalledImage, sha256File } from "./cache.ts";
 import { download, type DownloadProgress } from "./download.ts";
 import { fetchSmall } from "./fetch_small.ts";
 import { IMAGE_JSON, type ImageInfo, parseImageJson } from "./image_json.ts";
@@ -161,10 +161,7 @@ export async function pullRelease(
   }
   const id = `${options.idPrefix ?? ""}${imageId(release.version, artifact)}`;
   const dir = join(options.imagesDir, id);
-  const installed = await Deno.readTextFile(join(dir, IMAGE_JSON)).then(
-    (t) => parseImageJson(t, dir),
-    () => null,
-  );
+  const installed = await readInstalledImage(dir);
   if (installed && !options.force) return { image: installed, cached: true };
 
   const sumsBytes = await fetchSmall(
