@@ -254,9 +254,9 @@ async function followProvisioning(
   const file = await Deno.open(serialLog, { read: true });
   let lastNews = performance.now();
   let step = "booting";
+  const chunk = new Uint8Array(64 * 1024);
   try {
     while (true) {
-      const chunk = new Uint8Array(64 * 1024);
       const n = await file.read(chunk);
       if (n !== null && n > 0) {
         for (const event of reader.push(decoder.decode(chunk.subarray(0, n), { stream: true }))) {
