@@ -1,8 +1,13 @@
 #!/bin/sh
-# emu installer (SPEC §10): downloads the emu executable for this OS and CPU, verifies it
-# against the release's SHA256SUMS (and that file's ECDSA P-256 signature when openssl is
-# present and a release key is known), and installs it atomically into
-# ${EMU_INSTALL:-~/.emu}/bin. Safe to run again: an identical emu is left alone.
+# emu installer: downloads the emu executable for this OS and CPU, verifies that file's
+# release SHA256SUMS against its ECDSA P-256 signature (openssl) and the archive against
+# SHA256SUMS, runs the new binary, and installs it atomically into
+# ${EMU_INSTALL:-~/.emu}/bin. Safe to run again: an identical emu is left alone. It fails
+# closed: without openssl or a release key it installs nothing (unless told
+# --insecure-skip-signature), and plain http is accepted only from this machine.
+#
+# The whole script is one function called on the last line, so a download cut short by
+# `curl | sh` runs nothing at all.
 #
 #   curl -fsSL https://github.com/OWNER/emu/releases/latest/download/install.sh | sh
 #   sh install.sh --version 1.4.0
@@ -15,6 +20,8 @@
 # directory holding one release: SHA256SUMS, SHA256SUMS.sig, emu-<target>.tar.gz; for
 # mirrors and tests), EMU_INSTALL_PUBLIC_KEY (PEM file of the release key).
 set -eu
+
+main() {
 
 REPO="@@EMU_REPO@@"
 RELEASE_PUBLIC_KEY="@@EMU_RELEASE_PUBLIC_KEY@@"
@@ -35,22 +42,29 @@ usage: install.sh [--version V] [--prefix DIR] [--base-url URL] [--help]
   --version V     install release V (default: the latest; env EMU_VERSION)
   --prefix DIR    install into DIR/bin (default: ~/.emu; env EMU_INSTALL)
   --base-url URL  download from URL, a directory holding one release
-                  (env EMU_INSTALL_BASE_URL; for mirrors)
+                  (env EMU_INSTALL_BASE_URL; for mirrors; https, or http
+                  to this machine)
+  --insecure-skip-signature
+                  install without checking the release signature (only when
+                  openssl cannot be installed; the sha256 is still checked)
   --help          this text
 
-The archive is checked against the release's SHA256SUMS before anything is installed,
-and SHA256SUMS against its signature when openssl and the release key are available.
+SHA256SUMS is checked against its signature by the release key (needs openssl), and
+the archive against SHA256SUMS, before anything is installed; the new emu must run
+and, with --version, report exactly that version.
 USAGE
 }
 
 version="${EMU_VERSION:-}"
 prefix="${EMU_INSTALL:-${HOME:?HOME is not set}/.emu}"
 base_url="${EMU_INSTALL_BASE_URL:-}"
+skip_signature=no
 while [ $# -gt 0 ]; do
   case "$1" in
     --version) [ $# -ge 2 ] || die "--version needs a value"; version=$2; shift 2 ;;
     --prefix) [ $# -ge 2 ] || die "--prefix needs a value"; prefix=$2; shift 2 ;;
     --base-url) [ $# -ge 2 ] || die "--base-url needs a value"; base_url=$2; shift 2 ;;
+    --insecure-skip-signature) skip_signature=yes; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option: $1" "Run sh install.sh --help." ;;
   esac
@@ -89,6 +103,11 @@ if [ -z "$base_url" ]; then
   fi
 fi
 base_url=${base_url%/}
+case "$base_url" in
+  https://*) ;;
+  http://127.* | http://localhost | http://localhost[:/]* | "http://[::1]"*) ;;
+  *) die "refusing to download from $base_url: only https (or http to this machine) is accepted" "Anyone on the path could replace a plain-http download; use the https URL." ;;
+esac
 archive="emu-$target.tar.gz"
 
 # --- tools ----------------------------------------------------------------------------
@@ -124,16 +143,18 @@ elif [ "${RELEASE_PUBLIC_KEY#@@}" = "$RELEASE_PUBLIC_KEY" ]; then
   key_file="$tmp/release.pub.pem"
   printf '%s\n' "$RELEASE_PUBLIC_KEY" > "$key_file"
 fi
-if [ -n "$key_file" ] && command -v openssl >/dev/null 2>&1; then
+if [ "$skip_signature" = yes ]; then
+  say "warning: --insecure-skip-signature: the SHA256SUMS signature is NOT checked (sha256 still is)"
+elif [ -z "$key_file" ]; then
+  die "this copy of install.sh has no release key, so it cannot check the release signature; nothing was installed" "Use the install.sh published with a release, or set EMU_INSTALL_PUBLIC_KEY to the release key (PEM)."
+elif ! command -v openssl >/dev/null 2>&1; then
+  die "openssl is not installed, so the release signature cannot be checked; nothing was installed" "Install openssl (apt-get install openssl, brew install openssl) and run this again."
+else
   fetch "$base_url/SHA256SUMS.sig" "$tmp/SHA256SUMS.sig" || die "cannot download $base_url/SHA256SUMS.sig" "The release is incomplete; nothing was installed."
   if ! openssl dgst -sha256 -verify "$key_file" -signature "$tmp/SHA256SUMS.sig" "$tmp/SHA256SUMS" >/dev/null 2>&1; then
     die "the signature of SHA256SUMS does not verify with the release key; nothing was installed" "The download was tampered with or is not an emu release."
   fi
   say "SHA256SUMS signature verified"
-elif [ -n "$key_file" ]; then
-  say "note: openssl is not installed, so the SHA256SUMS signature was not checked (sha256 still is)"
-else
-  say "note: no release key in this copy of install.sh, so the SHA256SUMS signature was not checked (sha256 still is)"
 fi
 
 expected=$(awk -v f="$archive" '($2 == f || $2 == "*" f) && $1 ~ /^[0-9a-f]+$/ && length($1) == 64 { print $1; exit }' "$tmp/SHA256SUMS")
@@ -148,22 +169,24 @@ mkdir "$tmp/x"
 tar -xzf "$tmp/$archive" -C "$tmp/x" || die "cannot unpack $archive"
 [ -f "$tmp/x/emu" ] || die "$archive holds no emu executable"
 chmod 0755 "$tmp/x/emu"
+# The new binary must run, and be the version asked for, before it replaces anything.
+version_line=$("$tmp/x/emu" --version 2>/dev/null || true)
+[ -n "$version_line" ] || die "the downloaded emu does not run on this machine; nothing was installed" "Report this with your OS and CPU (uname -a)."
+if [ -n "$version" ] && [ "$version_line" != "$version" ]; then
+  die "the downloaded emu says it is $version_line, not $version; nothing was installed" "The release is mislabelled or was tampered with."
+fi
 
 # --- install --------------------------------------------------------------------------
 bin="$prefix/bin"
 if [ -f "$bin/emu" ] && cmp -s "$tmp/x/emu" "$bin/emu"; then
   say "emu is already installed and up to date: $bin/emu"
-  installed=already
 else
   mkdir -p "$bin"
   cp "$tmp/x/emu" "$bin/.emu.install.$$"
   chmod 0755 "$bin/.emu.install.$$"
   mv -f "$bin/.emu.install.$$" "$bin/emu"
-  installed=new
+  say "installed emu $version_line to $bin/emu"
 fi
-version_line=$("$bin/emu" --version 2>/dev/null || true)
-[ -n "$version_line" ] || die "the installed $bin/emu does not run" "Report this with the output of: $bin/emu --version"
-[ "$installed" = new ] && say "installed $version_line to $bin/emu"
 
 case ":${PATH:-}:" in
   *":$bin:"*) ;;
@@ -179,3 +202,6 @@ case ":${PATH:-}:" in
     say "  $line"
     ;;
 esac
+}
+
+main "$@"

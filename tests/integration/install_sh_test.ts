@@ -31,8 +31,8 @@ interface Release {
   server: TestServer;
   key: string;
   otherKey: string;
-  /** Serves a release whose emu prints `emu <version>`. */
-  publish(version: string, tamper?: "archive" | "sums"): Promise<void>;
+  /** Serves a release whose emu prints `<version>` (or `says`), as the real `emu --version`. */
+  publish(version: string, tamper?: "archive" | "sums", says?: string): Promise<void>;
   install(env?: Record<string, string>, args?: string[], shell?: string): Promise<{
     code: number;
     stderr: string;
@@ -61,10 +61,10 @@ async function withRelease(fn: (r: Release) => Promise<void>) {
       prefix,
       key: release.pub,
       otherKey: other.pub,
-      async publish(version, tamper) {
+      async publish(version, tamper, says = version) {
         const stage = join(dir, `stage-${version}`);
         await Deno.mkdir(stage, { recursive: true });
-        await Deno.writeTextFile(join(stage, "emu"), `#!/bin/sh\necho "emu ${version}"\n`, {
+        await Deno.writeTextFile(join(stage, "emu"), `#!/bin/sh\necho "${says}"\n`, {
           mode: 0o755,
         });
         await run("tar", ["-czf", join(dir, ARCHIVE), "-C", stage, "emu"]);
@@ -141,7 +141,7 @@ Deno.test("install.sh: verifies, installs atomically, runs; a second run changes
     );
     assert.deepEqual(await installed(r.prefix), ["emu"], "no temp file left beside it");
     const ran = new TextDecoder().decode(await run(join(r.prefix, "bin", "emu"), ["--version"]));
-    assert.equal(ran, "emu 1.4.0\n");
+    assert.equal(ran, "1.4.0\n");
     const before = await Deno.stat(join(r.prefix, "bin", "emu"));
 
     const second = await r.install({}, [], "bash");
@@ -158,7 +158,7 @@ Deno.test("install.sh: verifies, installs atomically, runs; a second run changes
     assert.equal(upgrade.code, 0, upgrade.stderr);
     assert.equal(
       new TextDecoder().decode(await run(join(r.prefix, "bin", "emu"), ["--version"])),
-      "emu 1.5.0\n",
+      "1.5.0\n",
     );
   }));
 
@@ -216,4 +216,93 @@ Deno.test("install.sh: --help, unknown options, and a copy that does not know it
       /^error: this copy of install\.sh does not know where releases are\n/,
     );
     assert.deepEqual(await installed(r.prefix), []);
+  }));
+
+/** A PATH directory with every tool of /usr/bin and /bin except `without`. */
+async function pathWithout(dir: string, without: string): Promise<string> {
+  const bin = join(dir, `path-without-${without}`);
+  await Deno.mkdir(bin);
+  for (const from of ["/usr/bin", "/bin"]) {
+    for await (const e of Deno.readDir(from)) {
+      if (e.name === without) continue;
+      await Deno.symlink(join(from, e.name), join(bin, e.name)).catch(() => {});
+    }
+  }
+  return bin;
+}
+
+Deno.test("install.sh fails closed: no openssl, no key, plain http → nothing installed", () =>
+  withRelease(async (r) => {
+    await r.publish("1.4.0");
+    const withoutOpenssl = await pathWithout(r.dir, "openssl");
+    const noOpenssl = await r.install({ PATH: withoutOpenssl });
+    assert.equal(noOpenssl.code, 1);
+    assert.match(
+      noOpenssl.stderr,
+      /error: openssl is not installed, so the release signature cannot be checked; nothing was installed\nhint: Install openssl/,
+    );
+    const noKey = await r.install({ EMU_INSTALL_PUBLIC_KEY: "" });
+    assert.equal(noKey.code, 1);
+    assert.match(
+      noKey.stderr,
+      /error: this copy of install\.sh has no release key, so it cannot check the release signature; nothing was installed\n/,
+    );
+    const http = await r.install({ EMU_INSTALL_BASE_URL: "http://mirror.example.invalid/r" });
+    assert.equal(http.code, 1);
+    assert.equal(
+      http.stderr,
+      "error: refusing to download from http://mirror.example.invalid/r: only https (or http to this machine) is accepted\n" +
+        "hint: Anyone on the path could replace a plain-http download; use the https URL.\n",
+    );
+    assert.deepEqual(await installed(r.prefix), []);
+
+    // The user may take that risk by name; the sha256 is still checked.
+    const skipped = await r.install({ PATH: withoutOpenssl }, ["--insecure-skip-signature"]);
+    assert.equal(skipped.code, 0, skipped.stderr);
+    assert.match(
+      skipped.stderr,
+      /warning: --insecure-skip-signature: the SHA256SUMS signature is NOT checked/,
+    );
+    assert.deepEqual(await installed(r.prefix), ["emu"]);
+  }));
+
+Deno.test("install.sh: a binary that is not the version asked for is not installed", () =>
+  withRelease(async (r) => {
+    await r.publish("1.4.0", undefined, "0.0.9");
+    const out = await r.install({}, ["--version", "1.4.0"]);
+    assert.equal(out.code, 1);
+    assert.match(
+      out.stderr,
+      /error: the downloaded emu says it is 0\.0\.9, not 1\.4\.0; nothing was installed\n/,
+    );
+    assert.deepEqual(await installed(r.prefix), []);
+  }));
+
+Deno.test("install.sh: a download cut short (curl | sh) runs nothing", () =>
+  withRelease(async (r) => {
+    await r.publish("1.4.0");
+    const script = await Deno.readFile(INSTALL_SH);
+    for (const fraction of [0.3, 0.6, 0.95]) {
+      const cut = script.slice(0, Math.floor(script.length * fraction));
+      const child = new Deno.Command("dash", {
+        args: ["-s"],
+        env: {
+          PATH: "/usr/bin:/bin",
+          HOME: join(r.dir, "home"),
+          EMU_INSTALL: r.prefix,
+          EMU_INSTALL_BASE_URL: `${r.server.url}/r`,
+          EMU_INSTALL_PUBLIC_KEY: r.key,
+        },
+        clearEnv: true,
+        stdin: "piped",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      const writer = child.stdin.getWriter();
+      await writer.write(cut);
+      await writer.close();
+      await child.status;
+      assert.equal(r.server.requests.length, 0, `nothing fetched with ${fraction} of the script`);
+      assert.deepEqual(await installed(r.prefix), []);
+    }
   }));
