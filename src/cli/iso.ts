@@ -27,6 +27,7 @@ export function registerIso(program: Command, io: CliIo): void {
       "--date <iso8601>",
       "timestamp of every entry (default: $SOURCE_DATE_EPOCH, else 1970-01-01T00:00:00Z)",
     )
+    .option("--follow-symlinks", "also follow symbolic links that lead out of DIR")
     .addHelpText(
       "after",
       "\nExample (a cloud-init NoCloud seed):\n  emu iso seed/ -o seed.iso --label cidata\n\n" +
@@ -37,7 +38,9 @@ export function registerIso(program: Command, io: CliIo): void {
       const date = options.date === undefined ? undefined : parseDate(options.date);
       const source = resolve(settings.cwd, dir);
       const output = resolve(settings.cwd, options.output);
-      const entries = await entriesFromDirectory(source);
+      const entries = await entriesFromDirectory(source, {
+        followSymlinks: options.followSymlinks === true,
+      });
       const result = await writeIsoFile(entries, output, {
         label: options.label,
         date,

@@ -229,3 +229,45 @@ Deno.test("emu iso DIR -o OUT --label: real process, readable seed, exit codes",
     assert.equal(noOutput.code, 2);
     assert.deepEqual(await listDir(dir), ["seed", "seed.iso", "seed2.iso"]);
   }));
+
+Deno.test("emu iso: a symlink out of DIR is refused (nothing written) unless --follow-symlinks; a link cycle always", () =>
+  withTempDir(async (dir) => {
+    if (!await requireIsoReaders()) return;
+    const seed = join(dir, "seed");
+    await Deno.mkdir(join(seed, "sub"), { recursive: true });
+    await Deno.writeTextFile(join(seed, "user-data"), "#cloud-config\n");
+    await Deno.writeTextFile(join(dir, "id_ed25519"), "PRIVATE KEY\n");
+    await Deno.symlink("../user-data", join(seed, "sub", "inside")); // stays in DIR: fine
+    await Deno.symlink(join(dir, "id_ed25519"), join(seed, "key"));
+    const out = join(dir, "seed.iso");
+    const refused = await spawnEmu(["iso", seed, "-o", out]);
+    assert.equal(refused.code, 1);
+    assert.equal(
+      refused.stderr,
+      `error[iso_invalid_input]: Cannot add ${
+        join(seed, "key")
+      } to the ISO image: it is a symbolic link to ${join(dir, "id_ed25519")}, outside ${seed}\n` +
+        "hint: Copy the file into the directory, or pass --follow-symlinks if it really belongs on the image.\n",
+    );
+    assert.deepEqual(await listDir(dir), ["id_ed25519", "seed"], "nothing written");
+
+    const followed = await spawnEmu(["iso", seed, "-o", out, "--follow-symlinks"]);
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.equal(
+      new TextDecoder().decode(await isoinfoExtract(out, "-R", "/key")),
+      "PRIVATE KEY\n",
+    );
+    assert.equal(
+      new TextDecoder().decode(await isoinfoExtract(out, "-R", "/sub/inside")),
+      "#cloud-config\n",
+    );
+
+    await Deno.remove(join(seed, "key"));
+    await Deno.symlink("..", join(seed, "sub", "loop"));
+    const loop = await spawnEmu(["iso", seed, "-o", join(dir, "loop.iso"), "--follow-symlinks"]);
+    assert.equal(loop.code, 1);
+    assert.match(
+      loop.stderr,
+      /^error\[iso_invalid_input\]: Cannot add .*\/seed\/sub\/loop to the ISO image: it links back to .*\/seed, a directory that contains it\n/,
+    );
+  }));
