@@ -33,6 +33,7 @@ export type EmuErrorCode =
   | "download_failed"
   | "checksum_mismatch"
   | "image_unavailable"
+  | "rollback_refused"
   // instances
   | "instance_busy"
   | "instance_not_found"

@@ -175,7 +175,14 @@ async function unpack(zip: string, dir: string): Promise<{ image: string; name: 
   if (sumsEntry) {
     const expected = parseSha256Sums(await Deno.readTextFile(sumsEntry.path)).get(image.name);
     const actual = image.hash.digest("hex");
-    if (expected !== undefined && expected !== actual) {
+    if (expected === undefined) {
+      throw new EmuError(
+        "checksums_invalid",
+        `Cannot install ${image.name} from the CI artifact: the artifact's SHA256SUMS does not list it`,
+        { hint: "The artifact is inconsistent; nothing was installed." },
+      );
+    }
+    if (expected !== actual) {
       throw new EmuError(
         "checksum_mismatch",
         `Cannot install ${image.name} from the CI artifact: its sha256 is ${actual}, the artifact's SHA256SUMS says ${expected}`,
@@ -197,13 +204,13 @@ export async function pullCiArtifact(o: CiPullOptions): Promise<PullResult> {
   }
   const { run, artifact } = await locate(o);
   const version = o.pr !== undefined ? `pr-${o.pr}` : `run-${run}`;
-  const id = `github-${o.repo.owner}-${o.repo.repo}-run${run}-${artifact.name}`.replace(
+  // The API base is part of the key: the same owner/repo elsewhere is another source.
+  const api = createHash("sha256").update(o.api).digest("hex").slice(0, 8);
+  const id = `github-${o.repo.owner}-${o.repo.repo}-run${run}-${artifact.name}-${api}`.replace(
     /[^A-Za-z0-9._-]/g,
     "_",
   );
   const dir = join(o.imagesDir, id);
-  const installed = await readInstalledImage(dir);
-  if (installed && !o.force) return { image: installed, cached: true };
   const digest = /^sha256:([0-9a-f]{64})$/.exec(artifact.digest ?? "")?.[1];
   if (digest === undefined) {
     throw new EmuError(
@@ -212,6 +219,10 @@ export async function pullCiArtifact(o: CiPullOptions): Promise<PullResult> {
       { hint: "Older GitHub Enterprise versions do not: publish a signed release instead." },
     );
   }
+  const installed = await readInstalledImage(dir).catch(() => null);
+  if (
+    installed && !o.force && installed.source === o.source && installed.published_sha256 === digest
+  ) return { image: installed, cached: true };
   o.onMessage?.(
     `pulling CI artifact ${artifact.name} of run ${run}${
       o.pr !== undefined ? ` (pull request ${o.pr})` : ""

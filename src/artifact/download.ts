@@ -1,10 +1,11 @@
 /**
- * One careful download (SPEC §5): HTTP body → sha256 of the bytes as published → zstd
- * decompression when compressed → temp file → fsync → atomic rename. The published bytes
- * also go to `<id>.part`, so an interrupted download resumes with `Range`/`If-Range`;
- * the bytes already there are re-read through the hash and the decompressor first, so
- * the whole file is always verified. A hash mismatch deletes the part file and installs
- * nothing; an abort leaves only the part file.
+ * One careful download: HTTP body → sha256 of the bytes as published → `<id>.part`;
+ * only once that hash matches are the bytes decompressed (zstd) or moved → temp file →
+ * fsync → atomic rename, hashed on the way so the installed file's own digest is known
+ * without reading it again. An interrupted download resumes with `Range`/`If-Range`;
+ * the bytes already there are re-read through the hash first, so the whole file is
+ * always verified. A hash mismatch deletes the part file and writes nothing else (a zstd
+ * bomb is never decompressed); an abort leaves only the part file.
  *
  * @module
  */
@@ -40,8 +41,10 @@ export interface DownloadOptions {
   sha256: string | null;
   /** Where the expected sha256 came from, for the mismatch message (default "SHA256SUMS"). */
   sha256Origin?: string;
-  /** Decompress zstd on the way (the hash covers the compressed bytes). */
+  /** Decompress zstd once the published (compressed) bytes are verified. */
   zstd: boolean;
+  /** Refuse to write more than this to `dest` (a size the signed release declares). */
+  maxOutputBytes?: number;
   signal?: AbortSignal;
   onProgress?: (progress: DownloadProgress) => void;
   /** Attempts for transient failures (connection reset, 5xx); default 4. */
@@ -56,6 +59,8 @@ export interface DownloadResult {
   bytes: number;
   /** Bytes written to `dest`. */
   outputBytes: number;
+  /** sha256 of what was written to `dest` (the decompressed bytes of a .zst). */
+  outputSha256: string;
   /** The download continued a part file. */
   resumed: boolean;
   attempts: number;
@@ -104,8 +109,37 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
 async function attemptDownload(
   options: DownloadOptions,
 ): Promise<Omit<DownloadResult, "attempts">> {
+  if (options.url.startsWith("file:")) return await installLocal(options);
   const part = join(options.partDir, `${options.partId}.part`);
   const metaPath = `${part}.json`;
+  const fetched = await fetchToPart(options, part, metaPath);
+  if (options.sha256 !== null && fetched.sha256 !== options.sha256) {
+    await Deno.remove(part).catch(() => {});
+    await Deno.remove(metaPath).catch(() => {});
+    throw new EmuError(
+      "checksum_mismatch",
+      `Cannot install ${options.url}: its sha256 is ${fetched.sha256}, ${
+        options.sha256Origin ?? "SHA256SUMS"
+      } says ${options.sha256}`,
+      {
+        hint:
+          "The download was damaged or the file was replaced; nothing was installed. Run the command again.",
+      },
+    );
+  }
+  // Only verified bytes are decompressed: a forged .zst never reaches the decompressor.
+  const output = await installVerified(part, options, options.zstd ? null : fetched.sha256);
+  await Deno.remove(part).catch(() => {});
+  await Deno.remove(metaPath).catch(() => {});
+  return { ...fetched, ...output };
+}
+
+/** The published bytes in the part file: what was there (proved the same file) plus the rest. */
+async function fetchToPart(
+  options: DownloadOptions,
+  part: string,
+  metaPath: string,
+): Promise<{ bytes: number; sha256: string; resumed: boolean }> {
   const meta: PartMeta | null = await Deno.readTextFile(metaPath).then(JSON.parse, () => null);
   let have = await Deno.stat(part).then((s) => s.size, () => 0);
   if (have > 0 && (meta === null || meta.url !== options.url || meta.validator === null)) {
@@ -152,107 +186,166 @@ async function attemptDownload(
     metaPath,
     JSON.stringify({ url: options.url, validator } satisfies PartMeta),
   );
-  let length = Number(response.headers.get("content-length") ?? NaN);
-  if (!Number.isFinite(length) && options.url.startsWith("file:")) {
-    // Deno's file: responses carry no length; the file's size is the total.
-    length = await Deno.stat(new URL(options.url)).then((s) => s.size, () => NaN);
-  }
+  const length = Number(response.headers.get("content-length") ?? NaN);
   const total = Number.isFinite(length) ? have + length : null;
 
+  const hash = createHash("sha256");
+  let bytes = 0;
+  // The bytes already downloaded go through the hash again: the whole file is verified.
+  if (have > 0) {
+    bytes = await readChunks(part, (chunk) => hash.update(chunk));
+  }
+  using partFile = await Deno.open(part, { write: true, create: true, append: true, mode: 0o600 });
+  const reader = response.body!.getReader();
+  try {
+    while (true) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        if (options.signal?.aborted) throw abortError(options.signal);
+        throw new Transient(`the connection broke at ${bytes} bytes (${(err as Error).message})`);
+      }
+      if (chunk.done) break;
+      hash.update(chunk.value);
+      writeAllSync(partFile, chunk.value);
+      bytes += chunk.value.length;
+      options.onProgress?.({ bytes, total, resumedFrom: have });
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  if (total !== null && bytes < total) {
+    throw new Transient(`the connection closed at ${bytes} of ${total} bytes`);
+  }
+  return { bytes, sha256: hash.digest("hex"), resumed: have > 0 };
+}
+
+/**
+ * The user's own local file (`file:` URL): checked first when a hash is expected, then
+ * copied or decompressed, hashed on the way. It needs no part file: it is read again.
+ */
+async function installLocal(options: DownloadOptions): Promise<Omit<DownloadResult, "attempts">> {
+  const path = new URL(options.url).pathname;
+  const total = await Deno.stat(path).then((s) => s.size, () => null);
+  if (total === null) {
+    throw new EmuError("download_failed", `Cannot read ${path}: no such file`);
+  }
+  let published: string | null = null;
+  if (options.sha256 !== null) {
+    const hash = createHash("sha256");
+    await readChunks(path, (chunk) => hash.update(chunk));
+    published = hash.digest("hex");
+    if (published !== options.sha256) {
+      throw new EmuError(
+        "checksum_mismatch",
+        `Cannot install ${path}: its sha256 is ${published}, ${
+          options.sha256Origin ?? "SHA256SUMS"
+        } says ${options.sha256}`,
+        { hint: "The file was changed; nothing was installed." },
+      );
+    }
+  }
+  const hash = published === null ? createHash("sha256") : null;
+  let bytes = 0;
+  const output = await installVerified(path, options, null, (chunk) => {
+    hash?.update(chunk);
+    bytes += chunk.length;
+    options.onProgress?.({ bytes, total, resumedFrom: 0 });
+  });
+  return {
+    bytes: total,
+    resumed: false,
+    sha256: published ?? hash!.digest("hex"),
+    ...output,
+  };
+}
+
+/** What {@linkcode installVerified} wrote. */
+interface Installed {
+  outputBytes: number;
+  outputSha256: string;
+}
+
+/**
+ * Writes the verified published file `source` to `options.dest`: decompressed (zstd) or
+ * copied, hashed, capped at `options.maxOutputBytes`, fsynced, renamed into place. A
+ * plain file whose hash is already known (`knownSha256`) is moved, not copied.
+ */
+async function installVerified(
+  source: string,
+  options: DownloadOptions,
+  knownSha256: string | null,
+  onInput?: (chunk: Uint8Array) => void,
+): Promise<Installed> {
+  await Deno.mkdir(dirname(options.dest), { recursive: true });
+  if (knownSha256 !== null && !options.url.startsWith("file:")) {
+    const size = (await Deno.stat(source)).size;
+    checkCap(size, options);
+    using file = await Deno.open(source, { write: true });
+    await file.sync();
+    const moved = await Deno.rename(source, options.dest).then(() => true, () => false);
+    if (moved) return { outputBytes: size, outputSha256: knownSha256 };
+  }
   const temp = join(
     dirname(options.dest),
     `.${options.partId}.tmp-${crypto.randomUUID().slice(0, 8)}`,
   );
-  await Deno.mkdir(dirname(options.dest), { recursive: true });
-  const output = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
-  // A local file needs no part to resume from: it is read again.
-  const partFile = options.url.startsWith("file:")
-    ? null
-    : await Deno.open(part, { write: true, create: true, append: true, mode: 0o644 });
+  const output = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
   const hash = createHash("sha256");
-  const sink = options.zstd ? new ZstdSink(output) : new FileSink(output);
-  let bytes = 0;
-  let digest = "";
-  let outcome: "ok" | "failed" = "failed";
-  // A damaged download can break decompression before the hash is known: keep hashing,
-  // and report the checksum (the real cause) first.
-  let sinkError: unknown = null;
-  const feed = async (chunk: Uint8Array) => {
-    if (sinkError !== null) return;
-    try {
-      await sink.write(chunk);
-    } catch (err) {
-      sinkError = err;
-    }
+  let outputBytes = 0;
+  const write = (chunk: Uint8Array) => {
+    outputBytes += chunk.length;
+    checkCap(outputBytes, options);
+    hash.update(chunk);
+    writeAllSync(output, chunk);
   };
+  const zstd = options.zstd ? new ZstdDecompressor(write) : null;
+  let ok = false;
   try {
-    // The bytes already downloaded go through the hash and decompressor again.
-    if (have > 0) {
-      using existing = await Deno.open(part, { read: true });
-      const buffer = new Uint8Array(1024 * 1024);
-      while (true) {
-        const n = await existing.read(buffer);
-        if (n === null) break;
-        hash.update(buffer.subarray(0, n));
-        await feed(buffer.slice(0, n));
-        bytes += n;
-      }
-    }
-    const reader = response.body!.getReader();
-    try {
-      while (true) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch (err) {
-          if (options.signal?.aborted) throw abortError(options.signal);
-          throw new Transient(`the connection broke at ${bytes} bytes (${(err as Error).message})`);
-        }
-        if (chunk.done) break;
-        hash.update(chunk.value);
-        if (partFile) writeAllSync(partFile, chunk.value);
-        await feed(chunk.value);
-        bytes += chunk.value.length;
-        options.onProgress?.({ bytes, total, resumedFrom: have });
-      }
-    } finally {
-      reader.releaseLock();
-    }
-    if (total !== null && bytes < total) {
-      throw new Transient(`the connection closed at ${bytes} of ${total} bytes`);
-    }
-    digest = hash.digest("hex");
-    if (options.sha256 !== null && digest !== options.sha256) {
-      await Deno.remove(part).catch(() => {});
-      await Deno.remove(metaPath).catch(() => {});
-      throw new EmuError(
-        "checksum_mismatch",
-        `Cannot install ${options.url}: its sha256 is ${digest}, ${
-          options.sha256Origin ?? "SHA256SUMS"
-        } says ${options.sha256}`,
-        {
-          hint:
-            "The download was damaged or the file was replaced; nothing was installed. Run the command again.",
-        },
-      );
-    }
-    if (sinkError !== null) throw sinkError;
-    await sink.end();
+    await readChunks(source, async (chunk) => {
+      if (options.signal?.aborted) throw abortError(options.signal);
+      onInput?.(chunk);
+      if (zstd === null) write(chunk);
+      else await zstd.write(chunk).catch((err) => Promise.reject(zstdError(err)));
+    });
+    await zstd?.end().catch((err) => Promise.reject(zstdError(err)));
     await output.sync();
-    outcome = "ok";
+    ok = true;
   } finally {
-    if (outcome !== "ok") await sink.settle();
-    partFile?.close();
-    try {
-      output.close();
-    } catch { /* closed */ }
-    if (outcome !== "ok") await Deno.remove(temp).catch(() => {});
+    if (!ok) await zstd?.settle();
+    output.close();
+    if (!ok) await Deno.remove(temp).catch(() => {});
   }
-  const outputBytes = (await Deno.stat(temp)).size;
   await Deno.rename(temp, options.dest);
-  await Deno.remove(part).catch(() => {});
-  await Deno.remove(metaPath).catch(() => {});
-  return { bytes, outputBytes, resumed: have > 0, sha256: digest };
+  return { outputBytes, outputSha256: hash.digest("hex") };
+}
+
+function checkCap(bytes: number, options: DownloadOptions): void {
+  if (options.maxOutputBytes !== undefined && bytes > options.maxOutputBytes) {
+    throw new EmuError(
+      "image_invalid",
+      `Cannot install ${options.url}: it unpacks to more than the ${options.maxOutputBytes} bytes its signed description declares`,
+      { hint: "The release is inconsistent; nothing was installed." },
+    );
+  }
+}
+
+/** Reads `path` in 1 MiB blocks, handing each to `onChunk`; returns the bytes read. */
+async function readChunks(
+  path: string,
+  onChunk: (chunk: Uint8Array) => unknown,
+): Promise<number> {
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(1024 * 1024);
+  let total = 0;
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) return total;
+    total += n;
+    // A copy: the decompressor may keep the chunk while the buffer is refilled.
+    await onChunk(buffer.slice(0, n));
+  }
 }
 
 function abortError(signal: AbortSignal): EmuError {
@@ -272,53 +365,8 @@ function writeAllSync(file: Deno.FsFile, bytes: Uint8Array): void {
   while (at < bytes.length) at += file.writeSync(bytes.subarray(at));
 }
 
-interface Sink {
-  write(bytes: Uint8Array): Promise<void>;
-  end(): Promise<void>;
-  /** Stops, and waits for anything still being written. */
-  settle(): Promise<void>;
-}
-
-class FileSink implements Sink {
-  constructor(private readonly file: Deno.FsFile) {}
-  write(bytes: Uint8Array): Promise<void> {
-    writeAllSync(this.file, bytes);
-    return Promise.resolve();
-  }
-  end(): Promise<void> {
-    return Promise.resolve();
-  }
-  settle(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-/** zstd decompression into the output file. */
-class ZstdSink implements Sink {
-  readonly #zstd: ZstdDecompressor;
-
-  constructor(file: Deno.FsFile) {
-    this.#zstd = new ZstdDecompressor((chunk) => writeAllSync(file, chunk));
-  }
-
-  async write(bytes: Uint8Array): Promise<void> {
-    await this.#zstd.write(bytes).catch((err) => {
-      throw zstdError(err);
-    });
-  }
-
-  async end(): Promise<void> {
-    await this.#zstd.end().catch((err) => {
-      throw zstdError(err);
-    });
-  }
-
-  settle(): Promise<void> {
-    return this.#zstd.settle();
-  }
-}
-
 function zstdError(err: Error): EmuError {
+  if (err instanceof EmuError) return err;
   return new EmuError("download_failed", `Cannot decompress the download: ${err.message}`, {
     hint: "The file is not valid zstd, though its sha256 matched: the release itself is broken.",
   });

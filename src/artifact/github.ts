@@ -9,8 +9,8 @@
  * @module
  */
 import { EmuError } from "../errors.ts";
-import type { Manifest, Release } from "./manifest.ts";
-import { compareVersions } from "./versions.ts";
+import { type Manifest, printable, type Release } from "./manifest.ts";
+import { compareVersions, isPrerelease, parseVersion } from "./versions.ts";
 
 /** `owner/repo` of a `github:` source. */
 export interface GithubRepo {
@@ -120,7 +120,16 @@ export function releaseFromApi(api: ApiRelease, withToken: boolean): GithubRelea
   const find = (name: string) => api.assets.find((a) => a.name === name);
   const sums = find("SHA256SUMS");
   const sig = find("SHA256SUMS.sig");
-  const version = api.tag_name.replace(/^v/, "");
+  const version = parseVersion(api.tag_name);
+  if (version === null) {
+    throw new EmuError(
+      "release_not_found",
+      `Cannot use GitHub release ${
+        JSON.stringify(printable(api.tag_name))
+      }: its tag is not a semantic version (v1.4.0 or 1.4.0)`,
+      { hint: "emu orders releases by version: tag them vMAJOR.MINOR.PATCH." },
+    );
+  }
   if (!sums || !sig) {
     throw new EmuError(
       "checksums_invalid",
@@ -138,7 +147,7 @@ export function releaseFromApi(api: ApiRelease, withToken: boolean): GithubRelea
   return {
     release: {
       version,
-      released_at: api.published_at ?? "",
+      released_at: printable(api.published_at ?? ""),
       sha256sums_url: urlOf(sums),
       sha256sums_sig_url: urlOf(sig),
       artifacts,
@@ -241,6 +250,6 @@ export async function fetchGithubReleases(
     }
   }
   releases.sort((a, b) => compareVersions(b.version, a.version));
-  const stable = releases.find((r) => !r.version.includes("-")) ?? releases[0];
+  const stable = releases.find((r) => !isPrerelease(r.version)) ?? releases[0];
   return { schema_version: 1, latest_stable: stable?.version ?? "", releases };
 }

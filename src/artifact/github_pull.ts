@@ -14,6 +14,7 @@ import {
   parseGithubSource,
 } from "./github.ts";
 import { type InstallTarget, pullRelease, type PullResult } from "./pull.ts";
+import { checkNotRollback, rememberRelease } from "./release_memory.ts";
 
 /** Options of {@linkcode pullGithubImage}. */
 export interface GithubPullOptions extends InstallTarget {
@@ -26,11 +27,13 @@ export interface GithubPullOptions extends InstallTarget {
   /** The image of this pull request's CI, or of this run, instead of a release. */
   pr?: number;
   run?: number;
+  /** The file that remembers each source's newest release (rollback protection). */
+  releasesSeen: string;
 }
 
 /** Installs (or finds installed) the image of a GitHub release, or of a CI run. */
 export async function pullGithubImage(options: GithubPullOptions): Promise<PullResult> {
-  const { env, ...target } = options;
+  const { env, releasesSeen, ...target } = options;
   const repo = parseGithubSource(options.source);
   const api = githubApi(env);
   const token = await githubToken(env);
@@ -42,10 +45,19 @@ export async function pullGithubImage(options: GithubPullOptions): Promise<PullR
     token,
     signal: options.signal,
   });
+  // The same owner/repo on another API (GitHub Enterprise, a stand-in) is another source.
+  const sourceIdentity = `${options.source}@${api}`;
+  if (options.version === "latest") {
+    await checkNotRollback(releasesSeen, sourceIdentity, release.version, {
+      named: false,
+      flag: "--version",
+    });
+    await rememberRelease(releasesSeen, sourceIdentity, release.version);
+  }
   return await pullRelease(release, {
     ...target,
     headers: token ? { ...githubHeaders(token), accept: "application/octet-stream" } : {},
-    idPrefix: `github-${repo.owner}-${repo.repo}-`,
+    sourceIdentity,
     fileNameOf: (url) => fileNames.get(url),
   });
 }

@@ -20,6 +20,10 @@ export interface ImageInfo {
   sha256: string;
   size: number;
   source: string;
+  /** sha256 of the file as published (compressed, for a .zst), for a pulled image. */
+  published_sha256?: string;
+  /** Fingerprint of the release key that vouched for it, for a signed release. */
+  key_fingerprint?: string;
   boot?: { kernel: string; initrd?: string; append?: string };
 }
 
@@ -100,6 +104,13 @@ export function parseImageJson(text: string, dir: string): ImageInfo {
     size: raw.size,
     source: raw.source as string,
   };
+  for (const field of ["published_sha256", "key_fingerprint"] as const) {
+    if (raw[field] === undefined) continue;
+    if (typeof raw[field] !== "string" || !/^[0-9a-f]{64}$/.test(raw[field])) {
+      throw bad(path, `${field} must be 64 lowercase hex digits`);
+    }
+    info[field] = raw[field];
+  }
   if (raw.boot !== undefined) {
     const boot = raw.boot as Record<string, unknown>;
     if (typeof boot !== "object" || boot === null) throw bad(path, "boot must be an object");

@@ -6,6 +6,7 @@
  * @module
  */
 import { EmuError } from "../errors.ts";
+import { parseVersion } from "./versions.ts";
 
 /** Largest manifest emu reads. */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
@@ -42,16 +43,59 @@ export function isPlainName(name: string): boolean {
     !name.includes("..");
 }
 
+/**
+ * `text` without control characters (C0, DEL, C1): what a manifest or a release says is
+ * printed to a terminal, and must not move its cursor or change its colours.
+ *
+ * @example
+ * ```ts
+ * import { printable } from "./manifest.ts";
+ * if (printable("1.0\x1b[2J") !== "1.0[2J") throw new Error();
+ * ```
+ */
+export function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, "");
+}
+
+/** Where a manifest came from decides which URLs it may point at. */
+function sourceProtocol(source: string): "https:" | "http:" | "local" {
+  if (/^https:/i.test(source)) return "https:";
+  if (/^http:/i.test(source)) return "http:";
+  return "local";
+}
+
 function url(value: unknown, field: string, source: string): string {
   if (typeof value !== "string") throw invalid(source, `${field} must be a URL`);
   let parsed: URL;
   try {
     parsed = new URL(value);
   } catch {
-    throw invalid(source, `${field} is not a URL: ${JSON.stringify(value)}`);
+    throw invalid(source, `${field} is not a URL: ${JSON.stringify(printable(value))}`);
   }
   if (!["https:", "http:", "file:"].includes(parsed.protocol)) {
     throw invalid(source, `${field} must be an https, http or file URL`);
+  }
+  const from = sourceProtocol(source);
+  // A server may name only what it serves: not the user's own files, and an https
+  // manifest not a plain-http download that anyone on the path could replace.
+  if (from !== "local" && parsed.protocol === "file:") {
+    throw invalid(source, `${field} is a file: URL, which a remote manifest may not use`);
+  }
+  if (from === "https:" && parsed.protocol !== "https:") {
+    throw invalid(source, `${field} downgrades https to ${parsed.protocol.slice(0, -1)}`);
+  }
+  return parsed.href;
+}
+
+function version(value: unknown, field: string, source: string): string {
+  if (typeof value !== "string" || parseVersion(value) === null) {
+    throw invalid(
+      source,
+      `${field} must be a semantic version such as 1.4.0, got ${
+        JSON.stringify(typeof value === "string" ? printable(value) : value)
+      }`,
+    );
   }
   return value;
 }
@@ -103,20 +147,16 @@ export function parseManifest(text: string, source: string): Manifest {
   if (raw.schema_version !== MANIFEST_SCHEMA) {
     throw invalid(source, `schema_version ${raw.schema_version} is not supported`);
   }
-  if (typeof raw.latest_stable !== "string" || raw.latest_stable === "") {
-    throw invalid(source, "latest_stable must be a version");
-  }
+  const latest = version(raw.latest_stable, "latest_stable", source);
   if (!Array.isArray(raw.releases)) throw invalid(source, "releases must be an array");
   const seen = new Set<string>();
   const releases = raw.releases.map((r: unknown, i: number): Release => {
     const field = `releases[${i}]`;
     if (typeof r !== "object" || r === null) throw invalid(source, `${field} must be an object`);
     const rel = r as Record<string, unknown>;
-    if (typeof rel.version !== "string" || rel.version === "") {
-      throw invalid(source, `${field}.version must be a string`);
-    }
-    if (seen.has(rel.version)) throw invalid(source, `version ${rel.version} is listed twice`);
-    seen.add(rel.version);
+    const relVersion = version(rel.version, `${field}.version`, source);
+    if (seen.has(relVersion)) throw invalid(source, `version ${relVersion} is listed twice`);
+    seen.add(relVersion);
     if (
       typeof rel.artifacts !== "object" || rel.artifacts === null || Array.isArray(rel.artifacts)
     ) {
@@ -127,7 +167,9 @@ export function parseManifest(text: string, source: string): Manifest {
       if (!isPlainName(name)) {
         throw invalid(
           source,
-          `${field}.artifacts has a name that is not a plain name: ${JSON.stringify(name)}`,
+          `${field}.artifacts has a name that is not a plain name: ${
+            JSON.stringify(printable(name))
+          }`,
         );
       }
       artifacts[name] = url(value, `${field}.artifacts.${name}`, source);
@@ -137,17 +179,17 @@ export function parseManifest(text: string, source: string): Manifest {
       }
     }
     return {
-      version: rel.version,
-      released_at: typeof rel.released_at === "string" ? rel.released_at : "",
+      version: relVersion,
+      released_at: typeof rel.released_at === "string" ? printable(rel.released_at) : "",
       sha256sums_url: url(rel.sha256sums_url, `${field}.sha256sums_url`, source),
       sha256sums_sig_url: url(rel.sha256sums_sig_url, `${field}.sha256sums_sig_url`, source),
       artifacts,
     };
   });
-  if (!seen.has(raw.latest_stable)) {
-    throw invalid(source, `latest_stable ${raw.latest_stable} is not among the releases`);
+  if (!seen.has(latest)) {
+    throw invalid(source, `latest_stable ${latest} is not among the releases`);
   }
-  return { schema_version: 1, latest_stable: raw.latest_stable, releases };
+  return { schema_version: 1, latest_stable: latest, releases };
 }
 
 /**

@@ -72,6 +72,23 @@ export function parseSha256File(text: string, fileName: string, url: string): st
   return chosen[1].toLowerCase();
 }
 
+/**
+ * Whether `url` is https, or http to this machine (127.0.0.0/8, ::1, localhost), where
+ * no one else is on the path.
+ *
+ * @example
+ * ```ts
+ * import { isHttpsOrLoopback } from "./plain.ts";
+ * if (!isHttpsOrLoopback("http://127.0.0.1:8080/a") || isHttpsOrLoopback("http://example.com/a")) throw new Error();
+ * ```
+ */
+export function isHttpsOrLoopback(url: string): boolean {
+  const parsed = new URL(url);
+  if (parsed.protocol === "https:") return true;
+  if (parsed.protocol !== "http:") return false;
+  return /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/.test(parsed.hostname);
+}
+
 /** Options of {@linkcode pullPlainImage}. */
 export interface PlainPullOptions extends InstallTarget {
   /** An absolute qcow2 path, or an http(s) URL. */
@@ -89,6 +106,17 @@ export async function pullPlainImage(options: PlainPullOptions): Promise<PullRes
   if (remote) {
     const pinned = pinnedSha256(options.source);
     if (pinned === null) origin = `${fileName}.sha256`;
+    if (pinned === null && !isHttpsOrLoopback(url)) {
+      // A .sha256 fetched over plain http vouches for nothing: whoever can change the
+      // image on the way can change its hash too.
+      throw new EmuError(
+        "checksums_invalid",
+        `Cannot verify ${url}: over plain http its .sha256 could be replaced with the image`,
+        {
+          hint: "Use an https URL, or pin the image: URL#sha256=<hex> (sha256sum prints it).",
+        },
+      );
+    }
     expected = pinned ?? parseSha256File(
       new TextDecoder().decode(
         await fetchSmall(`${url}.sha256`, 4096, `${fileName}.sha256`, options.signal).catch(
@@ -121,8 +149,13 @@ export async function pullPlainImage(options: PlainPullOptions): Promise<PullRes
     id = `file-${createHash("sha256").update(key).digest("hex").slice(0, 16)}`;
   }
   const dir = join(options.imagesDir, id);
-  const installed = await readInstalledImage(dir);
-  if (installed && !options.force) return { image: installed, cached: true };
+  const installed = await readInstalledImage(dir).catch(() => null);
+  // The id holds 16 hex digits of the hash: the whole hash must match.
+  if (
+    installed && !options.force && (expected === null || installed.published_sha256 === expected)
+  ) {
+    return { image: installed, cached: true };
+  }
 
   options.onMessage?.(`${remote ? "pulling" : "importing"} ${fileName}`);
   const staging = join(options.imagesDir, `.pull-${crypto.randomUUID().slice(0, 8)}`);
@@ -151,6 +184,7 @@ export async function pullPlainImage(options: PlainPullOptions): Promise<PullRes
       size: result.outputBytes,
       source: options.source,
       published_sha256: result.sha256,
+      sha256: result.outputSha256,
     });
   } finally {
     await Deno.remove(staging, { recursive: true }).catch(() => {});

@@ -7,22 +7,19 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { EmuError } from "../errors.ts";
 import { listImages, readInstalledImage, sha256File } from "./cache.ts";
 import { download, type DownloadProgress } from "./download.ts";
 import { fetchSmall } from "./fetch_small.ts";
 import { IMAGE_JSON, type ImageInfo, parseImageJson } from "./image_json.ts";
-import {
-  imageArtifactName,
-  type Manifest,
-  MAX_MANIFEST_BYTES,
-  parseManifest,
-  pickRelease,
-  type Release,
-} from "./manifest.ts";
+import { imageArtifactName, pickRelease, printable, type Release } from "./manifest.ts";
+import { checkNotRollback, rememberRelease } from "./release_memory.ts";
 import { MAX_SHA256SUMS_BYTES, parseSha256Sums } from "./sha256sums.ts";
-import { verifySignature } from "./signature.ts";
+import { fetchSignedManifest, MAX_SIGNATURE_BYTES, requireKey } from "./signed_manifest.ts";
+import { keyFingerprint, verifySignature } from "./signature.ts";
+import { compareVersions, parseVersion } from "./versions.ts";
 
 /** What every way of installing an image into the cache takes. */
 export interface InstallTarget {
@@ -41,8 +38,10 @@ export interface PullOptions extends InstallTarget {
   /** Manifest URL (https, http, file) or local path. */
   source: string;
   version: string;
-  /** PEM public key that signs SHA256SUMS. */
+  /** PEM public key that signs the manifest and SHA256SUMS. */
   publicKey: string | undefined;
+  /** The file that remembers each source's newest release (rollback protection). */
+  releasesSeen: string;
 }
 
 /** What {@linkcode pullImage} did. */
@@ -61,6 +60,10 @@ export interface StagedImage {
   source: string;
   /** sha256 of the bytes as published (compressed, for a .zst). */
   published_sha256: string;
+  /** sha256 of the installed disk, when it was taken on the way in (else it is read again). */
+  sha256?: string;
+  /** Fingerprint of the release key that vouched for it (signed releases). */
+  key_fingerprint?: string;
 }
 
 /**
@@ -79,10 +82,11 @@ export async function installStaged(
     version: fields.version,
     arch: fields.arch,
     disk: "disk.qcow2",
-    sha256: await sha256File(join(staging, "disk.qcow2")),
+    sha256: fields.sha256 ?? await sha256File(join(staging, "disk.qcow2")),
     size: fields.size,
     source: fields.source,
     published_sha256: fields.published_sha256,
+    ...(fields.key_fingerprint ? { key_fingerprint: fields.key_fingerprint } : {}),
     pulled_at: new Date().toISOString(),
   };
   await Deno.writeTextFile(join(staging, IMAGE_JSON), `${JSON.stringify(image, null, 2)}\n`);
@@ -99,53 +103,67 @@ export async function installStaged(
   };
 }
 
-/** The cache directory name of a release: its version and artifact name, filesystem-safe. */
-export function imageId(version: string, artifact: string): string {
-  return `${version}-${artifact}`.replace(/[^A-Za-z0-9._-]/g, "_");
+/**
+ * The cache directory name of a release: its version and artifact name (for people), and
+ * a hash of where it came from and the key that vouched for it, so that a release of one
+ * source or key can never be taken for another's.
+ *
+ * @example
+ * ```ts
+ * import { imageCacheId } from "./pull.ts";
+ * const a = imageCacheId("https://a/manifest.json", "f".repeat(64), "1.4.0", "image-amd64");
+ * const b = imageCacheId("https://b/manifest.json", "f".repeat(64), "1.4.0", "image-amd64");
+ * if (a === b || !a.startsWith("1.4.0-image-amd64-")) throw new Error(a);
+ * ```
+ */
+export function imageCacheId(
+  sourceIdentity: string,
+  keyFingerprint: string,
+  version: string,
+  artifact: string,
+): string {
+  const origin = createHash("sha256").update(`${sourceIdentity}\n${keyFingerprint}`).digest("hex");
+  return `${version}-${artifact}-${origin.slice(0, 12)}`.replace(/[^A-Za-z0-9._-]/g, "_");
 }
 
-/** Fetches (with the 1 MiB cap) and parses the release manifest at `source`. */
-export async function fetchManifest(source: string, signal?: AbortSignal): Promise<Manifest> {
-  const bytes = await fetchSmall(source, MAX_MANIFEST_BYTES, "the release manifest", signal);
-  return parseManifest(new TextDecoder().decode(bytes), source);
-}
-
-/** Resolves, verifies, downloads and installs the image; reuses an installed one. */
+/**
+ * Resolves, verifies, downloads and installs the image; reuses an installed one. The
+ * manifest's signature is checked before it is read, and a `latest` older than the
+ * newest this source has offered before is refused (`rollback_refused`).
+ */
 export async function pullImage(options: PullOptions): Promise<PullResult> {
   requireKey(options.publicKey);
-  const manifest = await fetchManifest(options.source, options.signal);
+  const manifest = await fetchSignedManifest(options.source, options.publicKey, options.signal);
+  await checkNotRollback(options.releasesSeen, options.source, manifest.latest_stable, {
+    named: options.version !== "latest",
+    flag: "--version",
+  });
+  await rememberRelease(options.releasesSeen, options.source, manifest.latest_stable);
   return await pullRelease(pickRelease(manifest, options.version), options);
-}
-
-function requireKey(publicKey: string | undefined): asserts publicKey is string {
-  if (!publicKey) {
-    throw new EmuError("signature_invalid", "Cannot verify releases: no public key is configured", {
-      hint:
-        "Set image.public_key in emu.json to the PEM key the releases are signed with (this emu has no release key compiled in).",
-    });
-  }
 }
 
 /** How {@linkcode pullRelease} fetches and names what it installs. */
 export interface ReleaseFetch {
   /** Headers for every request (e.g. a GitHub token and `Accept`). */
   headers?: Record<string, string>;
-  /** Cache directory prefix that keeps sources apart (e.g. `github-owner-repo-`). */
-  idPrefix?: string;
+  /** What names the source in the cache key, when `source` alone does not (a GitHub API base). */
+  sourceIdentity?: string;
   /** The published file name behind a URL whose path does not end in it (GitHub API assets). */
   fileNameOf?: (url: string) => string | undefined;
 }
 
 /**
  * Installs this architecture's image of `release`: SHA256SUMS verified against its
- * signature with `options.publicKey`, the image against SHA256SUMS.
+ * signature with `options.publicKey`, the image against SHA256SUMS. An installed copy is
+ * reused only when its source, key and published sha256 match the verified SHA256SUMS.
  */
 export async function pullRelease(
   release: Release,
-  options: PullOptions & ReleaseFetch,
+  options: Omit<PullOptions, "releasesSeen"> & ReleaseFetch,
 ): Promise<PullResult> {
   const say = options.onMessage ?? (() => {});
   requireKey(options.publicKey);
+  const fingerprint = keyFingerprint(options.publicKey);
   const artifact = imageArtifactName(options.arch);
   const url = release.artifacts[artifact];
   if (url === undefined) {
@@ -159,10 +177,13 @@ export async function pullRelease(
       },
     );
   }
-  const id = `${options.idPrefix ?? ""}${imageId(release.version, artifact)}`;
+  const id = imageCacheId(
+    options.sourceIdentity ?? options.source,
+    fingerprint,
+    release.version,
+    artifact,
+  );
   const dir = join(options.imagesDir, id);
-  const installed = await readInstalledImage(dir);
-  if (installed && !options.force) return { image: installed, cached: true };
 
   const sumsBytes = await fetchSmall(
     release.sha256sums_url,
@@ -173,7 +194,7 @@ export async function pullRelease(
   );
   const sigBytes = await fetchSmall(
     release.sha256sums_sig_url,
-    4096,
+    MAX_SIGNATURE_BYTES,
     "SHA256SUMS.sig",
     options.signal,
     options.headers,
@@ -197,7 +218,17 @@ export async function pullRelease(
       },
     );
   }
-  say(`pulling ${fileName} (release ${release.version})`);
+  const installed = await readInstalledImage(dir).catch(() => null);
+  if (installed && !options.force) {
+    if (
+      installed.source === options.source && installed.key_fingerprint === fingerprint &&
+      installed.published_sha256 === sha256
+    ) return { image: installed, cached: true };
+    say(
+      `the cached copy of ${release.version} does not match its signed SHA256SUMS: pulling it again`,
+    );
+  }
+  say(`pulling ${printable(fileName)} (release ${release.version})`);
   const staging = join(options.imagesDir, `.pull-${crypto.randomUUID().slice(0, 8)}`);
   try {
     const result = await download({
@@ -218,27 +249,37 @@ export async function pullRelease(
       size: result.outputBytes,
       source: options.source,
       published_sha256: sha256,
+      sha256: result.outputSha256,
+      key_fingerprint: fingerprint,
     });
   } finally {
     await Deno.remove(staging, { recursive: true }).catch(() => {});
   }
 }
 
-/** Finds the installed image for a manifest source and version, if any (no network). */
+/**
+ * Finds the installed image for a release source and version, if any (no network): one
+ * that this source published and the key with `keyFingerprint` vouched for (`null`: any
+ * key, for listings only — never for an image about to be used).
+ */
 export async function installedImage(
   imagesDir: string,
   source: string,
   version: string,
   arch: "x86_64" | "aarch64",
+  keyFingerprint: string | null,
 ): Promise<ImageInfo | null> {
   const wanted = version.replace(/^v/, "");
   const found = (await listImages(imagesDir))
     .map((c) => c.image)
     .filter((i) =>
       i.source === source && i.arch === arch &&
+      (keyFingerprint === null || i.key_fingerprint === keyFingerprint) &&
       // "latest" means a release: CI builds (pr-N, run-ID) are picked only by name.
-      (version === "latest" ? /^v?\d/.test(i.version) : i.version.replace(/^v/, "") === wanted)
+      (version === "latest"
+        ? parseVersion(i.version) !== null
+        : i.version.replace(/^v/, "") === wanted)
     )
-    .sort((a, b) => b.version.localeCompare(a.version, undefined, { numeric: true }));
+    .sort((a, b) => compareVersions(b.version, a.version));
   return found[0] ?? null;
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { EmuError } from "../errors.ts";
 
 /**
@@ -45,12 +46,42 @@ export function derToRawSignature(der: Uint8Array): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+function pemBody(pem: string): Uint8Array<ArrayBuffer> {
+  const body = pem.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, "").replace(/\s+/g, "");
+  return Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
+}
+
+/**
+ * The fingerprint of a PEM public key: sha256 (hex) of its DER SubjectPublicKeyInfo, as
+ * `openssl pkey -pubin -outform DER | sha256sum` prints it. Image cache entries record
+ * the key that vouched for them.
+ *
+ * @throws {EmuError} `signature_invalid` when the text is not base64 PEM.
+ * @example
+ * ```ts
+ * import { keyFingerprint } from "./signature.ts";
+ * const pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+ * // sha256 of the three bytes that "AAAA" encodes
+ * if (!keyFingerprint(pem).startsWith("709e80c88487a241")) throw new Error();
+ * ```
+ */
+export function keyFingerprint(pem: string): string {
+  try {
+    return createHash("sha256").update(pemBody(pem)).digest("hex");
+  } catch (err) {
+    throw new EmuError(
+      "signature_invalid",
+      `Cannot use the public key: it is not PEM (${(err as Error).message})`,
+      { hint: "Set image.public_key in emu.json to the PEM the releases are signed with." },
+    );
+  }
+}
+
 /** Imports a PEM `PUBLIC KEY` (SPKI) for ECDSA P-256 verification. */
 export async function importPublicKey(pem: string): Promise<CryptoKey> {
-  const body = pem.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, "").replace(/\s+/g, "");
   let der: Uint8Array<ArrayBuffer>;
   try {
-    der = Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
+    der = pemBody(pem);
     return await crypto.subtle.importKey(
       "spki",
       der,

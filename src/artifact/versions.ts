@@ -1,14 +1,33 @@
 /**
- * The order of release versions, for picking the newest release (manifests, GitHub,
- * `emu upgrade`). Pure.
+ * Release versions: semantic versions (semver.org), with an optional leading `v` as Git
+ * tags often carry it. Validation and order come from npm's `semver`, the reference
+ * implementation, so pre-release order (`1.0.0-rc-1` < `1.0.0-rc-2` < `1.0.0`) is exact.
  *
  * @module
  */
+// @deno-types="@types/semver"
+import semver from "semver";
 
 /**
- * Compares two versions (`1.4.0`, `v1.10.0-rc.1`): numeric parts in order; a
- * pre-release sorts before its release. Returns <0, 0 or >0.
+ * The canonical form of a version (`v1.4.0` → `1.4.0`), or `null` when it is not a
+ * semantic version.
  *
+ * @example
+ * ```ts
+ * import { parseVersion } from "./versions.ts";
+ * if (parseVersion("v1.4.0") !== "1.4.0" || parseVersion("1.4") !== null) throw new Error();
+ * ```
+ */
+export function parseVersion(version: string): string | null {
+  const canonical = semver.valid(version);
+  // semver.valid forgives spaces and `=`: a version label must be exactly a version.
+  return canonical !== null && version.replace(/^v/, "") === canonical ? canonical : null;
+}
+
+/**
+ * Compares two semantic versions: <0, 0 or >0.
+ *
+ * @throws {TypeError} when either is not a semantic version.
  * @example
  * ```ts
  * import { compareVersions } from "./versions.ts";
@@ -16,18 +35,10 @@
  * ```
  */
 export function compareVersions(a: string, b: string): number {
-  const parse = (v: string) => {
-    const [core, pre] = v.replace(/^v/, "").split("-", 2);
-    return { nums: core.split(".").map((n) => Number(n) || 0), pre: pre ?? null };
-  };
-  const x = parse(a);
-  const y = parse(b);
-  for (let i = 0; i < Math.max(x.nums.length, y.nums.length); i++) {
-    const d = (x.nums[i] ?? 0) - (y.nums[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  if (x.pre === y.pre) return 0;
-  if (x.pre === null) return 1;
-  if (y.pre === null) return -1;
-  return x.pre.localeCompare(y.pre, undefined, { numeric: true });
+  return semver.compare(a, b);
+}
+
+/** Whether `version` has a pre-release part (`1.0.0-rc.1`): never picked as "latest". */
+export function isPrerelease(version: string): boolean {
+  return semver.prerelease(version) !== null;
 }

@@ -12,7 +12,10 @@ import {
   isGithubSource,
   parseGithubSource,
 } from "../artifact/github.ts";
-import { fetchManifest, installedImage } from "../artifact/pull.ts";
+import { installedImage } from "../artifact/pull.ts";
+import { builtInPublicKey } from "../artifact/release_config.ts";
+import { keyFingerprint } from "../artifact/signature.ts";
+import { fetchSignedManifest } from "../artifact/signed_manifest.ts";
 import { hostGuestArch } from "../qemu/host.ts";
 import { profileFor, releaseSource } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
@@ -31,6 +34,7 @@ export function registerListReleases(program: Command, io: CliIo): void {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const { profile } = await profileFor(settings);
       const source = releaseSource(profile, options.source);
+      const publicKey = profile.image.public_key ?? builtInPublicKey();
       let manifest;
       if (isGithubSource(source)) {
         const env = io.env;
@@ -39,15 +43,18 @@ export function registerListReleases(program: Command, io: CliIo): void {
           token: await githubToken(env),
         });
       } else {
-        manifest = await fetchManifest(source);
+        manifest = await fetchSignedManifest(source, publicKey);
       }
+      const fingerprint = publicKey ? keyFingerprint(publicKey) : null;
       const arch = hostGuestArch();
       const rows = await Promise.all(manifest.releases.map(async (r) => ({
         version: r.version,
         released_at: r.released_at,
         latest: r.version === manifest.latest_stable,
         artifacts: Object.keys(r.artifacts),
-        installed: (await installedImage(settings.layout.images, source, r.version, arch)) !== null,
+        installed:
+          (await installedImage(settings.layout.images, source, r.version, arch, fingerprint)) !==
+            null,
       })));
       out.json({ source, latest_stable: manifest.latest_stable, releases: rows });
       const lines = ["VERSION     RELEASED              ARTIFACTS"];

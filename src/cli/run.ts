@@ -5,6 +5,8 @@
  * @module
  */
 import { CommanderError } from "@commander-js/extra-typings";
+import { resolveHome } from "../config/paths.ts";
+import { ensurePrivateHome } from "../config/private_dir.ts";
 import { EmuError } from "../errors.ts";
 import { type GlobalOptions, outputFor } from "./context.ts";
 import { ExitStatus } from "./exit.ts";
@@ -18,6 +20,10 @@ export async function runCli(args: string[], io: CliIo): Promise<number> {
   let globals: GlobalOptions = globalsFromArgs(args);
   program.hook("preAction", (_program, action) => {
     globals = action.optsWithGlobals() as GlobalOptions;
+    // An existing home made looser by an older emu (or another umask) is made private
+    // before any command reads or writes it; a shared or foreign one is refused.
+    const home = homeIfResolvable(globals, io);
+    if (home !== null) ensurePrivateHome(home);
   });
   try {
     await program.parseAsync(args, { from: "user" });
@@ -42,6 +48,14 @@ export async function runCli(args: string[], io: CliIo): Promise<number> {
     }
     out.error(err);
     return err instanceof EmuError ? err.exitCode : 1;
+  }
+}
+
+function homeIfResolvable(globals: GlobalOptions, io: CliIo): string | null {
+  try {
+    return resolveHome({ flag: globals.home, env: io.env, cwd: io.cwd });
+  } catch {
+    return null; // the command reports a missing HOME itself
   }
 }
 

@@ -68,6 +68,7 @@ export function registerUpgrade(program: Command, io: CliIo): void {
         check: options.check,
         dryRun: options.dryRun,
         downloadsDir: settings.layout.downloads,
+        releasesSeen: settings.layout.releases,
         onMessage: (t) => (progress.done(), out.info(t)),
         onProgress: (p) => progress.update(p),
       }).finally(() => progress.done());

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { isAbsolute, join, resolve } from "node:path";
 import { EmuError } from "../errors.ts";
 
@@ -103,6 +104,8 @@ export interface HomeLayout {
   instances: string;
   downloads: string;
   probe: string;
+  /** Per release source, the newest release seen (rollback protection). */
+  releases: string;
 }
 
 /** The home layout under `home` (SPEC §2). */
@@ -114,6 +117,7 @@ export function homeLayout(home: string): HomeLayout {
     instances: join(home, "instances"),
     downloads: join(home, "downloads"),
     probe: join(home, "probe.json"),
+    releases: join(home, "releases-seen.json"),
   };
 }
 
@@ -148,14 +152,30 @@ export interface InstancePaths {
 }
 
 /**
+ * A short tag of the emu home (8 hex digits of the sha256 of its path) that prefixes its
+ * socket names: one runtime directory serves every home of the user, and two homes with
+ * an instance of the same name must never share a socket.
+ *
+ * @example
+ * ```ts
+ * import { homeTag } from "./paths.ts";
+ * if (homeTag("/home/ada/.emu") === homeTag("/srv/emu")) throw new Error("homes collide");
+ * if (!/^[0-9a-f]{8}$/.test(homeTag("/srv/emu"))) throw new Error();
+ * ```
+ */
+export function homeTag(home: string): string {
+  return createHash("sha256").update(home).digest("hex").slice(0, 8);
+}
+
+/**
  * Paths of instance `name`. Throws `socket_path_too_long` when a socket would not fit,
  * naming the path and the way out, rather than letting QEMU fail later.
  */
 export function instancePaths(home: string, runtimeDir: string, name: string): InstancePaths {
   validateInstanceName(name);
   const dir = join(homeLayout(home).instances, name);
-  const qmpSocket = join(runtimeDir, `${name}.qmp`);
-  const qgaSocket = join(runtimeDir, `${name}.qga`);
+  const qmpSocket = join(runtimeDir, `${homeTag(home)}-${name}.qmp`);
+  const qgaSocket = join(runtimeDir, `${homeTag(home)}-${name}.qga`);
   checkSocketPath(qmpSocket);
   checkSocketPath(qgaSocket);
   return {

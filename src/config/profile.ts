@@ -94,6 +94,31 @@ const ENV_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
 const SECRET_KIND = /^(hex|base64url)(\d+)$/;
 /** Names emu itself sets in the rotate input; a profile may not shadow them. */
 const RESERVED_ENV = /^EMU_/;
+/**
+ * Names that change how programs run when they arrive in an environment (`emu run` hands
+ * secrets to the child as variables; the rotate command reads them): a profile may not
+ * use them for a secret or a run-time value.
+ */
+const DANGEROUS_ENV = new Set([
+  "PATH",
+  "HOME",
+  "SHELL",
+  "IFS",
+  "ENV",
+  "BASH_ENV",
+  "CDPATH",
+  "PS4",
+  "NODE_OPTIONS",
+  "PYTHONPATH",
+  "PYTHONSTARTUP",
+  "PERL5LIB",
+  "PERL5OPT",
+  "RUBYLIB",
+  "RUBYOPT",
+  "JAVA_TOOL_OPTIONS",
+  "GIT_SSH_COMMAND",
+]);
+const DANGEROUS_PREFIX = /^(LD_|DYLD_|DENO_)/;
 
 /**
  * Validates parsed `emu.json` content.
@@ -122,6 +147,14 @@ export function validateProfile(raw: unknown): Profile {
     secrets: validateSecrets(top.secrets),
     runtime: validateRuntime(top.runtime),
   };
+  for (const name of Object.keys(profile.runtime)) {
+    if (Object.hasOwn(profile.secrets, name)) {
+      throw new FieldError(
+        fieldPath("runtime", name),
+        `is also a secret: the guest would get two values for ${name}`,
+      );
+    }
+  }
   profile.health = validateHealth(top.health, profile.ports);
   if (top.rotate !== undefined) profile.rotate = validateRotate(top.rotate);
   if (Object.keys(profile.secrets).length > 0 && profile.rotate === undefined) {
@@ -225,7 +258,7 @@ function validateHealth(value: unknown, ports: Record<string, PortForward>): Hea
     }
     names.add(name);
     const portName = string(required(obj, "port", field), `${field}.port`);
-    if (ports[portName] === undefined) {
+    if (!Object.hasOwn(ports, portName)) {
       const known = Object.keys(ports);
       throw new FieldError(
         `${field}.port`,
@@ -309,5 +342,11 @@ function checkEnvName(name: string, field: string): void {
   }
   if (RESERVED_ENV.test(name)) {
     throw new FieldError(field, "names starting with EMU_ are reserved for emu");
+  }
+  if (DANGEROUS_ENV.has(name) || DANGEROUS_PREFIX.test(name)) {
+    throw new FieldError(
+      field,
+      `${name} changes how programs run (emu run passes secrets and values as environment variables); pick another name`,
+    );
   }
 }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { checkSocketPath } from "../config/paths.ts";
+import { ensureRuntimeDir } from "../config/private_dir.ts";
 import { EmuError } from "../errors.ts";
 import type { Arch } from "../qemu/cpu_model.ts";
 import { installHint } from "../qemu/discover.ts";
@@ -183,11 +184,13 @@ function checkHome(settings: Settings): Check {
 function checkRuntimeDir(settings: Settings): Check {
   const dir = settings.runtimeDir;
   try {
-    checkSocketPath(join(dir, "x".repeat(32) + ".qmp"));
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const info = Deno.statSync(dir);
-    if (info.mode !== null && (info.mode & 0o077) !== 0) Deno.chmodSync(dir, 0o700);
-    return { id: "runtime_dir", status: "ok", summary: `socket directory ${dir} (mode 0700)` };
+    checkSocketPath(join(dir, `${"x".repeat(8)}-${"x".repeat(32)}.qmp`));
+    ensureRuntimeDir(dir);
+    return {
+      id: "runtime_dir",
+      status: "ok",
+      summary: `socket directory ${dir} (yours, mode 0700)`,
+    };
   } catch (err) {
     return {
       id: "runtime_dir",

@@ -12,6 +12,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { IMAGE_JSON } from "../artifact/image_json.ts";
 import { sha256File } from "../artifact/cache.ts";
+import { ensureRuntimeDir } from "../config/private_dir.ts";
 import { EmuError } from "../errors.ts";
 import { QmpClient } from "../protocol/mod.ts";
 import type { VmSpec } from "../qemu/argv.ts";
@@ -127,7 +128,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const id = crypto.randomUUID().slice(0, 8);
   const work = join(paths.dir, `.emu-build-${id}`);
   await Deno.mkdir(work);
-  await Deno.mkdir(options.runtimeDir, { recursive: true, mode: 0o700 });
+  ensureRuntimeDir(options.runtimeDir);
   const temps: string[] = [];
   let pid: number | null = null;
   try {

@@ -7,6 +7,7 @@
  * @module
  */
 import { dirname } from "node:path";
+import { writeTextAtomic } from "../atomic_write.ts";
 import { EmuError } from "../errors.ts";
 import {
   accelCandidates,
@@ -218,15 +219,9 @@ async function writeCache(path: string, result: ProbeResult): Promise<void> {
   const text = `${
     JSON.stringify({ schema: CACHE_SCHEMA, results: [...others, result] }, null, 2)
   }\n`;
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeTextFile(temp, text);
-    await Deno.rename(temp, path);
-  } catch (err) {
-    await Deno.remove(temp).catch(() => {});
+  await writeTextAtomic(path, text).catch((err) => {
     throw new EmuError("home_unusable", `Cannot write ${path}: ${(err as Error).message}`, {
       hint: "Make the emu home writable, or point --home / EMU_HOME at a writable directory.",
     });
-  }
+  });
 }

@@ -10,9 +10,10 @@
 import { basename, dirname, join } from "node:path";
 import { download, type DownloadProgress } from "../artifact/download.ts";
 import { fetchSmall } from "../artifact/fetch_small.ts";
-import { pickRelease } from "../artifact/manifest.ts";
-import { fetchManifest } from "../artifact/pull.ts";
+import { pickRelease, printable } from "../artifact/manifest.ts";
+import { checkNotRollback, rememberRelease } from "../artifact/release_memory.ts";
 import { MAX_SHA256SUMS_BYTES, parseSha256Sums } from "../artifact/sha256sums.ts";
+import { fetchSignedManifest, MAX_SIGNATURE_BYTES } from "../artifact/signed_manifest.ts";
 import { verifySignature } from "../artifact/signature.ts";
 import { EmuError } from "../errors.ts";
 import { archiveName, artifactName, compareVersions, type Target } from "./target.ts";
@@ -32,6 +33,8 @@ export interface UpgradeOptions {
   /** Download and verify, change nothing. */
   dryRun?: boolean;
   downloadsDir: string;
+  /** The file that remembers the newest release seen (rollback protection). */
+  releasesSeen: string;
   signal?: AbortSignal;
   onMessage?: (text: string) => void;
   onProgress?: (progress: DownloadProgress) => void;
@@ -83,7 +86,12 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
   const say = options.onMessage ?? (() => {});
   const refusal = replaceRefusal(options.executable);
   if (refusal) throw refusal;
-  const manifest = await fetchManifest(options.manifest, options.signal);
+  const manifest = await fetchSignedManifest(options.manifest, options.publicKey, options.signal);
+  await checkNotRollback(options.releasesSeen, options.manifest, manifest.latest_stable, {
+    named: options.to !== undefined,
+    flag: "--to",
+  });
+  await rememberRelease(options.releasesSeen, options.manifest, manifest.latest_stable);
   const release = pickRelease(manifest, options.to ?? "latest", "--to");
   const base = {
     from: options.currentVersion,
@@ -118,7 +126,12 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
     "SHA256SUMS",
     options.signal,
   );
-  const sig = await fetchSmall(release.sha256sums_sig_url, 4096, "SHA256SUMS.sig", options.signal);
+  const sig = await fetchSmall(
+    release.sha256sums_sig_url,
+    MAX_SIGNATURE_BYTES,
+    "SHA256SUMS.sig",
+    options.signal,
+  );
   await verifySignature(options.publicKey, sums, sig, `SHA256SUMS of emu ${release.version}`);
   const fileName = decodeURIComponent(new URL(url).pathname.split("/").pop()!);
   const sha256 = parseSha256Sums(new TextDecoder().decode(sums)).get(fileName);
@@ -164,13 +177,24 @@ export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
     await Deno.copyFile(binary, next);
     await Deno.chmod(next, 0o755);
     const trial = await run(next, ["--version"]);
-    if (!trial.ok || !trial.out.includes(release.version.replace(/^v/, ""))) {
+    const reported = printable(trial.out.split("\n")[0] ?? "").trim();
+    if (!trial.ok) {
       throw new EmuError(
         "download_failed",
         `Cannot upgrade to ${release.version}: the new binary does not run (\`--version\`: ${
-          trial.out.split("\n")[0] || "no output"
+          reported || "no output"
         }); emu ${options.currentVersion} is kept`,
         { hint: "Report this with your OS and CPU; nothing was changed." },
+      );
+    }
+    // The signed manifest names the version; the binary must be that version exactly.
+    if (reported !== release.version) {
+      throw new EmuError(
+        "upgrade_refused",
+        `Cannot upgrade to ${release.version}: the new binary says it is ${
+          JSON.stringify(reported)
+        }; emu ${options.currentVersion} is kept`,
+        { hint: "The release is mislabelled or tampered with; nothing was changed." },
       );
     }
     await Deno.remove(previous).catch(() => {});

@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import type { ImageInfo } from "../artifact/image_json.ts";
+import { ensureRuntimeDir } from "../config/private_dir.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
@@ -138,7 +139,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
   const id = crypto.randomUUID().slice(0, 8);
   const staging = join(parent, `.capture-${id}`);
   await Deno.mkdir(staging, { recursive: true });
-  await Deno.mkdir(settings.runtimeDir, { recursive: true, mode: 0o700 });
+  ensureRuntimeDir(settings.runtimeDir);
   // Capture runs on free ephemeral ports: host ports are not guest state, and the
   // profile's may be taken by a running instance.
   const forwards = Object.fromEntries(

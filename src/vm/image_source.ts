@@ -19,6 +19,7 @@ import {
 import type { DownloadProgress } from "../artifact/download.ts";
 import { isPlainImageSource, pullPlainImage } from "../artifact/plain.ts";
 import { builtInPublicKey } from "../artifact/release_config.ts";
+import { keyFingerprint } from "../artifact/signature.ts";
 import { isGithubSource } from "../artifact/github.ts";
 import { pullGithubImage } from "../artifact/github_pull.ts";
 import { installedImage, pullImage, type PullResult } from "../artifact/pull.ts";
@@ -92,11 +93,13 @@ export async function resolveImage(
   }
   if (isManifestSource(source) || isGithubSource(source)) {
     const arch = hostGuestArch();
-    const installed = await installedImage(
+    const publicKey = profile.image.public_key ?? builtInPublicKey();
+    const installed = publicKey === null ? null : await installedImage(
       settings.layout.images,
       source,
       profile.image.version,
       arch,
+      keyFingerprint(publicKey),
     );
     if (installed) {
       await checkBeforeUse(installed);
@@ -190,6 +193,7 @@ export interface PullRequest {
  */
 export async function pullSource(settings: Settings, request: PullRequest): Promise<PullResult> {
   const common = {
+    releasesSeen: settings.layout.releases,
     arch: hostGuestArch(),
     imagesDir: settings.layout.images,
     downloadsDir: settings.layout.downloads,

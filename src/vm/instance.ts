@@ -6,18 +6,20 @@
  */
 import { join } from "node:path";
 import { type InstancePaths, instancePaths } from "../config/paths.ts";
+import { ensureRuntimeDir } from "../config/private_dir.ts";
 import type { Settings } from "../config/settings.ts";
 import { processExists } from "../qemu/process.ts";
 import { type InstanceRecord, readRecord } from "./record.ts";
 
 /**
- * Whether `pid` is the QEMU of instance `name`: alive, and its command line carries the
- * instance's QMP socket. A pid reused by another program after a crash is not ours.
+ * Whether `pid` is the QEMU of instance `name`: alive, and its command line serves the
+ * instance's QMP socket (exactly that path). A pid reused by another program after a
+ * crash is not ours, nor a QEMU of another emu home.
  */
 export async function isOurQemu(pid: number, qmpSocket: string): Promise<boolean> {
   if (!processExists(pid)) return false;
   const cmdline = await processCommandLine(pid);
-  return cmdline === null ? true : cmdline.includes(qmpSocket);
+  return cmdline === null ? true : cmdline.includes(`path=${qmpSocket},`);
 }
 
 async function processCommandLine(pid: number): Promise<string | null> {
@@ -46,9 +48,13 @@ export interface FoundInstance {
   alive: boolean;
 }
 
-/** Looks up instance `name`. */
+/**
+ * Looks up instance `name`. The socket directory is checked first (private, the user's),
+ * so that no socket is ever used from a directory another user could reach.
+ */
 export async function findInstance(settings: Settings, name: string): Promise<FoundInstance> {
   const paths = instancePaths(settings.home, settings.runtimeDir, name);
+  ensureRuntimeDir(settings.runtimeDir);
   const record = await readRecord(paths.record);
   const alive = record?.pid ? await isOurQemu(record.pid, record.sockets.qmp) : false;
   return { name, paths, record, alive };

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { dirname } from "node:path";
+import { writeTextAtomic } from "../atomic_write.ts";
 
 /** One port forward as recorded. */
 export interface RecordedPort {
@@ -48,13 +48,5 @@ export async function readRecord(path: string): Promise<InstanceRecord | null> {
 
 /** Writes a record atomically (temp file, rename). */
 export async function writeRecord(path: string, record: InstanceRecord): Promise<void> {
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeTextFile(temp, `${JSON.stringify(record, null, 2)}\n`);
-    await Deno.rename(temp, path);
-  } catch (err) {
-    await Deno.remove(temp).catch(() => {});
-    throw err;
-  }
+  await writeTextAtomic(path, `${JSON.stringify(record, null, 2)}\n`);
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { ensureRuntimeDir } from "../config/private_dir.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
@@ -69,10 +70,13 @@ export function resolvePorts(
 ): Record<string, { guest: number; host: number }> {
   const ports: Record<string, { guest: number; host: number }> = {};
   for (const [name, p] of Object.entries(profile.ports)) {
-    ports[name] = { guest: p.guest, host: overrides[name] ?? p.host };
+    ports[name] = {
+      guest: p.guest,
+      host: Object.hasOwn(overrides, name) ? overrides[name] : p.host,
+    };
   }
   for (const name of Object.keys(overrides)) {
-    if (profile.ports[name] === undefined) {
+    if (!Object.hasOwn(profile.ports, name)) {
       throw new EmuError(
         "usage",
         `Cannot override port ${name}: the profile has no port named ${name}`,
@@ -102,7 +106,7 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
   const found = await findInstance(settings, name);
   const { paths } = found;
   await Deno.mkdir(paths.dir, { recursive: true });
-  await Deno.mkdir(settings.runtimeDir, { recursive: true, mode: 0o700 });
+  ensureRuntimeDir(settings.runtimeDir);
   using _lock = await InstanceLock.acquire(paths.lock, `instance ${name}`, {
     waitMs: options.lockWaitMs ?? 30_000,
     signal: options.signal,

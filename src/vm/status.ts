@@ -51,7 +51,7 @@ export async function instanceStatus(
         await qmp.close();
       }
     } catch { /* unreachable: reported as null */ }
-    const checks = profile.health.filter((c) => record?.ports[c.port] !== undefined);
+    const checks = profile.health.filter((c) => record && Object.hasOwn(record.ports, c.port));
     health = await runHealthChecks(checks, record!.ports);
   }
   const state = alive

@@ -117,6 +117,37 @@ Deno.test("lifecycle: two instances side by side on different ports", () =>
     );
   }));
 
+Deno.test("lifecycle: two emu homes, one socket directory, the same instance name: each reaches its own guest", () =>
+  withVmEnv(async (vm) => {
+    const homeB = join(vm.dir, "home-b");
+    const emuB = (args: string[]) => vm.emu(args, { EMU_HOME: homeB });
+    try {
+      const [pa, pb] = [freePort(), freePort()];
+      const a = await vm.emu(["start", "--port", `http=${pa}`]);
+      assert.equal(a.code, 0, a.stderr);
+      const b = await emuB(["start", "--port", `http=${pb}`]);
+      assert.equal(b.code, 0, b.stderr);
+      const sockets = (await Array.fromAsync(Deno.readDir(vm.runtimeDir))).map((e) => e.name);
+      assert.equal(sockets.filter((n) => n.endsWith("-default.qmp")).length, 2, sockets.join());
+
+      const port = "grep ^EMU_HTTP_HOST_PORT= /run/emu/secrets.env";
+      const inA = await vm.emu(["exec", "--", "sh", "-c", port]);
+      const inB = await emuB(["exec", "--", "sh", "-c", port]);
+      assert.equal(inA.stdout, `EMU_HTTP_HOST_PORT=${pa}\n`, "home A's exec ran in A's guest");
+      assert.equal(inB.stdout, `EMU_HTTP_HOST_PORT=${pb}\n`, "home B's exec ran in B's guest");
+
+      assert.equal((await emuB(["stop"])).code, 0);
+      const statusA = JSON.parse((await vm.emu(["status", "--json", "--name", "default"])).stdout);
+      assert.equal(statusA.healthy, true, "stopping B's default left A's running");
+      assert.equal(
+        (await vm.emu(["exec", "--", "sh", "-c", port])).stdout,
+        `EMU_HTTP_HOST_PORT=${pa}\n`,
+      );
+    } finally {
+      await emuB(["reset", "--all"]);
+    }
+  }));
+
 Deno.test("lifecycle: run -- passes the URLs, returns the child's code, and stops the VM it started", () =>
   withVmEnv(async (vm) => {
     const port = freePort();

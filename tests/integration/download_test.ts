@@ -204,3 +204,79 @@ Deno.test("download: an abort mid-download leaves only the resumable part file",
     assert.equal(r.resumed, true);
     assert.deepEqual(await Deno.readFile(join(dir, "d")), data);
   }));
+
+Deno.test("download: a zstd bomb that SHA256SUMS does not vouch for is never decompressed", () =>
+  withServer(async (server, dir) => {
+    // 256 MiB of zeros in a few KiB: the attacker's file in place of the release's.
+    const zeros = join(dir, "zeros");
+    using f = await Deno.open(zeros, { write: true, create: true });
+    await f.truncate(256 * 1024 * 1024);
+    const out = await new Deno.Command("zstd", {
+      args: ["-q", "-19", zeros, "-o", `${zeros}.zst`],
+    }).output();
+    assert.ok(out.success);
+    await Deno.remove(zeros);
+    const bomb = await Deno.readFile(`${zeros}.zst`);
+    assert.ok(bomb.length < 64 * 1024, `bomb is ${bomb.length} bytes`);
+    server.file("/stack.qcow2.zst", bomb);
+    const images = join(dir, "images");
+    await Deno.mkdir(images);
+    const created: string[] = [];
+    const watcher = Deno.watchFs(images);
+    const watching = (async () => {
+      for await (const ev of watcher) created.push(...ev.paths);
+    })();
+    await assert.rejects(
+      download({
+        url: `${server.url}/stack.qcow2.zst`,
+        dest: join(images, "disk.qcow2"),
+        partDir: join(dir, "dl"),
+        partId: "bomb",
+        sha256: "0".repeat(64),
+        zstd: true,
+      }),
+      { code: "checksum_mismatch" },
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    watcher.close();
+    await watching;
+    assert.deepEqual(created, [], "no byte was decompressed into the image directory");
+    assert.deepEqual(await list(images), []);
+    assert.deepEqual(await list(join(dir, "dl")), []);
+  }));
+
+Deno.test("download: the installed file's own sha256 comes back; output past the declared size is refused", () =>
+  withServer(async (server, dir) => {
+    const raw = payload(2 * 1024 * 1024);
+    const zst = await zstd(raw, dir);
+    server.file("/e.zst", zst);
+    const options = {
+      url: `${server.url}/e.zst`,
+      dest: join(dir, "out", "disk.qcow2"),
+      partDir: join(dir, "dl"),
+      partId: "e",
+      sha256: sha(zst),
+      zstd: true,
+    };
+    await assert.rejects(download({ ...options, maxOutputBytes: raw.length - 1 }), {
+      code: "image_invalid",
+      message: new RegExp(`unpacks to more than the ${raw.length - 1} bytes`),
+    });
+    assert.deepEqual(await list(join(dir, "out")), [], "no temp file left");
+    const r = await download({ ...options, maxOutputBytes: raw.length });
+    assert.equal(r.outputSha256, sha(raw));
+    assert.equal(r.sha256, sha(zst));
+    assert.deepEqual(await Deno.readFile(options.dest), raw);
+
+    // A plain file is moved from its verified part file: same bytes, same digest.
+    server.file("/plain", raw);
+    const plain = await download({
+      ...options,
+      url: `${server.url}/plain`,
+      sha256: sha(raw),
+      partId: "plain",
+      zstd: false,
+    });
+    assert.equal(plain.outputSha256, sha(raw));
+    assert.deepEqual(await list(join(dir, "dl")), []);
+  }));

@@ -31,8 +31,8 @@ interface Github {
   seen: Seen[];
   /** Asset names left out of the release. */
   omit: Set<string>;
-  /** The digest the API reports for the CI artifact. */
-  ci: { digest: string };
+  /** The CI artifact's zip, and the digest the API reports for it. */
+  ci: { zip: Uint8Array<ArrayBuffer>; digest: string };
   pull(args: string[], env?: Record<string, string>, key?: string): ReturnType<typeof spawnEmu>;
   listReleases(env?: Record<string, string>): ReturnType<typeof spawnEmu>;
 }
@@ -61,7 +61,7 @@ async function withGithub(fn: (g: Github) => Promise<void>) {
     `import zipfile; z = zipfile.ZipFile("artifact.zip", "w", zipfile.ZIP_DEFLATED); z.write("${IMAGE}", "out/${IMAGE}"); z.write("SHA256SUMS", "out/SHA256SUMS"); z.close()`,
   ], dir);
   const zip = await Deno.readFile(join(dir, "artifact.zip"));
-  const ci = { digest: `sha256:${sha(zip)}` };
+  const ci = { zip, digest: `sha256:${sha(zip)}` };
   const names = Object.keys(files);
   const seen: Seen[] = [];
   const omit = new Set<string>();
@@ -138,7 +138,7 @@ async function withGithub(fn: (g: Github) => Promise<void>) {
         headers: { location: `${base.replace("127.0.0.1", "localhost")}/blob/2` },
       });
     }
-    if (url.pathname === "/blob/2") return new Response(zip);
+    if (url.pathname === "/blob/2") return new Response(ci.zip);
     const api = /^\/repos\/acme\/stack\/releases\/assets\/(\d+)$/.exec(url.pathname);
     if (api) {
       // The API serves asset bytes only to `Accept: application/octet-stream`.
@@ -210,7 +210,9 @@ Deno.test("github source: the latest release, verified like a manifest release, 
     assert.equal(image.version, "1.2.0");
     assert.equal(image.source, "github:acme/stack");
     assert.deepEqual(await Deno.readFile(image.disk), g.disk);
-    assert.deepEqual(await images(g.dir), ["github-acme-stack-1.2.0-image-amd64"]);
+    const ids = await images(g.dir);
+    assert.equal(ids.length, 1);
+    assert.match(ids[0], /^1\.2\.0-image-amd64-[0-9a-f]{12}$/);
     assert.ok(g.seen.every((s) => s.authorization === null), "no token, no Authorization");
     assert.ok(g.seen.some((s) => s.path === `/acme/stack/releases/download/v1.2.0/${IMAGE}`));
 
@@ -280,7 +282,9 @@ Deno.test("github source: --pr and --run pull the CI artifact, verified by GitHu
     const { image } = JSON.parse(pr.stdout);
     assert.equal(image.version, "pr-7");
     assert.deepEqual(await Deno.readFile(image.disk), g.disk, "unzipped and zstd-decompressed");
-    assert.deepEqual(await images(g.dir), ["github-acme-stack-run41-stack-image-amd64"]);
+    const ciIds = await images(g.dir);
+    assert.equal(ciIds.length, 1);
+    assert.match(ciIds[0], /^github-acme-stack-run41-stack-image-amd64-[0-9a-f]{8}$/);
     const blob = g.seen.filter((s) => s.path === "/blob/2");
     assert.equal(blob.length, 1);
     assert.equal(blob[0].authorization, null, "the token stays with GitHub across the redirect");
@@ -313,5 +317,23 @@ Deno.test("github source: CI artifacts need a token, a matching digest and a git
     const both = await g.pull(["--pr", "7", "--run", "41"], { GITHUB_TOKEN: "t" });
     assert.equal(both.code, 2);
     assert.match(both.stderr, /^error\[usage\]: Cannot use --pr and --run together/);
+    assert.deepEqual(await images(g.dir), []);
+  }));
+
+Deno.test("github source: a CI artifact whose SHA256SUMS does not list its image is refused", () =>
+  withGithub(async (g) => {
+    await Deno.writeTextFile(join(g.dir, "SUMS-OTHER"), `${"a".repeat(64)}  other.qcow2.zst\n`);
+    await run("python3", [
+      "-c",
+      `import zipfile; z = zipfile.ZipFile("other.zip", "w", zipfile.ZIP_DEFLATED); z.write("${IMAGE}", "out/${IMAGE}"); z.write("SUMS-OTHER", "out/SHA256SUMS"); z.close()`,
+    ], g.dir);
+    g.ci.zip = await Deno.readFile(join(g.dir, "other.zip"));
+    g.ci.digest = `sha256:${sha(g.ci.zip)}`;
+    const r = await g.pull(["--run", "41"], { GITHUB_TOKEN: "t" });
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /^error\[checksums_invalid\]: Cannot install stack-amd64\.qcow2\.zst from the CI artifact: the artifact's SHA256SUMS does not list it\n/m,
+    );
     assert.deepEqual(await images(g.dir), []);
   }));

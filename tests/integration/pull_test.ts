@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { spawnEmu } from "../_helpers/cli.ts";
 import { startServer, type TestServer } from "../_helpers/http_server.ts";
 import { requireTool } from "../_helpers/require.ts";
@@ -23,7 +23,8 @@ interface Release {
   publicKey: string;
   otherKey: string;
   profile(extra?: Record<string, unknown>): Promise<string>;
-  manifest(overrides?: Record<string, unknown>): void;
+  /** Serves /manifest.json (with overrides) and its signature by `key.pem`. */
+  manifest(overrides?: Record<string, unknown>): Promise<void>;
 }
 
 async function withRelease(fn: (r: Release) => Promise<void>) {
@@ -73,22 +74,32 @@ async function withRelease(fn: (r: Release) => Promise<void>) {
       disk,
       publicKey: await Deno.readTextFile(join(dir, "key.pub")),
       otherKey: await Deno.readTextFile(join(dir, "other.pub")),
-      manifest: (overrides = {}) =>
-        server.file(
-          "/manifest.json",
-          new TextEncoder().encode(JSON.stringify({
-            schema_version: 1,
-            latest_stable: "1.4.0",
-            releases: [{
-              version: "1.4.0",
-              released_at: "2026-11-01T00:00:00Z",
-              sha256sums_url: `${server.url}/1.4.0/SHA256SUMS`,
-              sha256sums_sig_url: `${server.url}/1.4.0/SHA256SUMS.sig`,
-              artifacts: { "image-amd64": `${server.url}/1.4.0/stack-amd64.qcow2.zst` },
-            }],
-            ...overrides,
-          })),
-        ),
+      manifest: async (overrides = {}) => {
+        const text = JSON.stringify({
+          schema_version: 1,
+          latest_stable: "1.4.0",
+          releases: [{
+            version: "1.4.0",
+            released_at: "2026-11-01T00:00:00Z",
+            sha256sums_url: `${server.url}/1.4.0/SHA256SUMS`,
+            sha256sums_sig_url: `${server.url}/1.4.0/SHA256SUMS.sig`,
+            artifacts: { "image-amd64": `${server.url}/1.4.0/stack-amd64.qcow2.zst` },
+          }],
+          ...overrides,
+        });
+        await Deno.writeTextFile(join(dir, "manifest.json"), text);
+        await run("openssl", [
+          "dgst",
+          "-sha256",
+          "-sign",
+          "key.pem",
+          "-out",
+          "manifest.json.sig",
+          "manifest.json",
+        ], dir);
+        server.file("/manifest.json", new TextEncoder().encode(text));
+        server.file("/manifest.json.sig", await Deno.readFile(join(dir, "manifest.json.sig")));
+      },
       profile: async (extra = {}) => {
         const path = join(dir, "emu.json");
         await Deno.writeTextFile(
@@ -105,7 +116,7 @@ async function withRelease(fn: (r: Release) => Promise<void>) {
         return path;
       },
     };
-    release.manifest();
+    await release.manifest();
     await fn(release);
   } finally {
     await server.close();
@@ -126,10 +137,11 @@ Deno.test("pull: verifies the signed SHA256SUMS and the download, installs image
     assert.equal(out.image.version, "1.4.0");
     assert.equal(out.image.sha256, sha(r.disk));
     assert.deepEqual(await Deno.readFile(join(out.image.dir, "disk.qcow2")), r.disk);
-    assert.deepEqual(
-      (await Array.fromAsync(Deno.readDir(join(r.dir, "home", "images")))).map((e) => e.name),
-      ["1.4.0-image-amd64"],
+    const ids = (await Array.fromAsync(Deno.readDir(join(r.dir, "home", "images")))).map((e) =>
+      e.name
     );
+    assert.equal(ids.length, 1);
+    assert.match(ids[0], /^1\.4\.0-image-amd64-[0-9a-f]{12}$/, "version, artifact, origin hash");
     assert.deepEqual(
       await Array.fromAsync(Deno.readDir(join(r.dir, "home", "downloads"))),
       [],
@@ -162,6 +174,21 @@ Deno.test("pull: a wrong key or a tampered signature installs nothing", () =>
     assert.equal(wrong.code, 1);
     assert.match(
       wrong.stderr,
+      /^error\[signature_invalid\]: Cannot trust the manifest http:\/\/127\.0\.0\.1:\d+\/manifest\.json: its signature does not verify with the configured public key\n/,
+    );
+    // A signed manifest whose SHA256SUMS is signed by another key.
+    await run(
+      "openssl",
+      ["dgst", "-sha256", "-sign", "other.pem", "-out", "other.sig", "SHA256SUMS"],
+      r.dir,
+    );
+    r.server.file("/1.4.0/SHA256SUMS.sig", await Deno.readFile(join(r.dir, "other.sig")));
+    const other = await spawnEmu(["--config", await r.profile(), "pull", "--skip-snapshot"], {
+      env,
+    });
+    assert.equal(other.code, 1);
+    assert.match(
+      other.stderr,
       /^error\[signature_invalid\]: Cannot trust SHA256SUMS of release 1\.4\.0: its signature does not verify with the configured public key\n/,
     );
     r.server.file("/1.4.0/SHA256SUMS.sig", new Uint8Array([0x30, 0x02, 0x02, 0x00]));
@@ -186,14 +213,14 @@ Deno.test("pull: schema_version 2, an unknown version and a traversal name are r
   withRelease(async (r) => {
     const env = { EMU_HOME: join(r.dir, "home") };
     const profile = await r.profile();
-    r.manifest({ schema_version: 2 });
+    await r.manifest({ schema_version: 2 });
     const newer = await spawnEmu(["--config", profile, "pull", "--skip-snapshot"], { env });
     assert.equal(newer.code, 1);
     assert.match(
       newer.stderr,
       /^error\[emu_too_old\]: .*schema_version 2, this emu understands 1\nhint: Upgrade emu/,
     );
-    r.manifest();
+    await r.manifest();
     const unknown = await spawnEmu([
       "--config",
       profile,
@@ -207,7 +234,7 @@ Deno.test("pull: schema_version 2, an unknown version and a traversal name are r
       unknown.stderr,
       /^error\[release_not_found\]: Cannot find release 9\.9\.9: the manifest has 1\.4\.0\n/,
     );
-    r.manifest({
+    await r.manifest({
       releases: [{
         version: "1.4.0",
         released_at: "",
@@ -259,23 +286,26 @@ Deno.test("list-releases: the manifest's releases, latest and installed marked; 
     }]);
   }));
 
+/** Pulls the release with `profile` and returns the image's cache id. */
+async function pulledId(profile: string, env: Record<string, string>): Promise<string> {
+  const pull = await spawnEmu(["--config", profile, "pull", "--skip-snapshot", "--json"], { env });
+  assert.equal(pull.code, 0, pull.stderr);
+  return basename(JSON.parse(pull.stdout).image.dir);
+}
+
 Deno.test("images: ls, verify (and a damaged disk is caught), prune keeps the most recent, rm", () =>
   withRelease(async (r) => {
     const env = { EMU_HOME: join(r.dir, "home") };
-    const profile = await r.profile();
-    assert.equal(
-      (await spawnEmu(["--config", profile, "pull", "--skip-snapshot"], { env })).code,
-      0,
-    );
+    const id = await pulledId(await r.profile(), env);
     // A second installed image, older by last use.
     const images = join(r.dir, "home", "images");
     await Deno.mkdir(join(images, "1.3.0-image-amd64"));
     await Deno.copyFile(
-      join(images, "1.4.0-image-amd64", "disk.qcow2"),
+      join(images, id, "disk.qcow2"),
       join(images, "1.3.0-image-amd64", "disk.qcow2"),
     );
     const meta = JSON.parse(
-      await Deno.readTextFile(join(images, "1.4.0-image-amd64", "image.json")),
+      await Deno.readTextFile(join(images, id, "image.json")),
     );
     await Deno.writeTextFile(
       join(images, "1.3.0-image-amd64", "image.json"),
@@ -287,13 +317,10 @@ Deno.test("images: ls, verify (and a damaged disk is caught), prune keeps the mo
     );
 
     const ls = JSON.parse((await spawnEmu(["images", "ls", "--json"], { env })).stdout);
-    assert.deepEqual(ls.images.map((i: { id: string }) => i.id), [
-      "1.4.0-image-amd64",
-      "1.3.0-image-amd64",
-    ]);
+    assert.deepEqual(ls.images.map((i: { id: string }) => i.id), [id, "1.3.0-image-amd64"]);
     const verify = await spawnEmu(["images", "verify"], { env });
     assert.equal(verify.code, 0, verify.stdout);
-    assert.equal(verify.stdout, "ok   1.4.0-image-amd64\nok   1.3.0-image-amd64\n");
+    assert.equal(verify.stdout, `ok   ${id}\nok   1.3.0-image-amd64\n`);
 
     const disk = await Deno.open(join(images, "1.3.0-image-amd64", "disk.qcow2"), { write: true });
     await disk.write(new Uint8Array([0xff]));
@@ -311,7 +338,7 @@ Deno.test("images: ls, verify (and a damaged disk is caught), prune keeps the mo
       prune.stderr,
       /warning: removing image 1\.3\.0-image-amd64 \(last used 2020-01-01T00:00:00\.000Z\)/,
     );
-    assert.equal((await spawnEmu(["images", "rm", "1.4.0-image-amd64"], { env })).code, 0);
+    assert.equal((await spawnEmu(["images", "rm", id], { env })).code, 0);
     assert.deepEqual(await Array.fromAsync(Deno.readDir(images)), []);
     const missing = await spawnEmu(["images", "rm", "nope"], { env });
     assert.equal(missing.code, 1);
@@ -348,9 +375,10 @@ Deno.test("cache: a pull keeps the 2 most recently used images and warns about t
       );
       await Deno.writeTextFile(join(images, id, "last_used"), used);
     }
-    const pull = await spawnEmu(["--config", await r.profile(), "pull", "--skip-snapshot"], {
-      env,
-    });
+    const pull = await spawnEmu(
+      ["--config", await r.profile(), "pull", "--skip-snapshot", "--json"],
+      { env },
+    );
     assert.equal(pull.code, 0, pull.stderr);
     assert.match(
       pull.stderr,
@@ -358,7 +386,7 @@ Deno.test("cache: a pull keeps the 2 most recently used images and warns about t
     );
     assert.deepEqual((await Array.fromAsync(Deno.readDir(images))).map((e) => e.name).sort(), [
       "1.2.0-image-amd64",
-      "1.4.0-image-amd64",
+      basename(JSON.parse(pull.stdout).image.dir),
     ]);
   }));
 
@@ -366,11 +394,7 @@ Deno.test("cache: an installed disk that changed is refused before use", () =>
   withRelease(async (r) => {
     const env = { EMU_HOME: join(r.dir, "home") };
     const profile = await r.profile();
-    assert.equal(
-      (await spawnEmu(["--config", profile, "pull", "--skip-snapshot"], { env })).code,
-      0,
-    );
-    const disk = join(r.dir, "home", "images", "1.4.0-image-amd64", "disk.qcow2");
+    const disk = join(r.dir, "home", "images", await pulledId(profile, env), "disk.qcow2");
     const f = await Deno.open(disk, { write: true });
     await f.write(new Uint8Array([1, 2, 3]));
     f.close();

@@ -30,10 +30,14 @@ interface Env {
   server: TestServer;
   exe: string;
   emu(args: string[], env?: Record<string, string>): ReturnType<typeof spawnEmu>;
-  manifest(latest: string): void;
+  /** Serves the manifest with this latest release, signed (or not) by the release key. */
+  manifest(latest: string, options?: { sign?: boolean }): Promise<void>;
 }
 
-/** Releases: 9.0.0 works; 9.1.0's binary fails `--version`. */
+/**
+ * Releases: 9.0.0 works; 9.1.0's binary fails `--version`; 9.2.0 holds a binary that
+ * says it is 9.0.0 (an old release relabelled).
+ */
 async function withReleases(fn: (e: Env) => Promise<void>) {
   if (!await requireTool("openssl", "openssl", ["version"])) return;
   const dir = await Deno.makeTempDir({ prefix: "emu-upgrade-" });
@@ -44,8 +48,9 @@ async function withReleases(fn: (e: Env) => Promise<void>) {
     const releases: Record<string, unknown>[] = [];
     for (
       const [version, script] of [
-        ["9.0.0", 'echo "emu 9.0.0"'],
+        ["9.0.0", 'echo "9.0.0"'],
         ["9.1.0", 'echo "Illegal instruction" >&2; exit 132'],
+        ["9.2.0", 'echo "9.0.0"'],
       ]
     ) {
       const stage = join(dir, version);
@@ -67,17 +72,22 @@ async function withReleases(fn: (e: Env) => Promise<void>) {
     }
     // This emu's own version is listed too (its files are never fetched).
     releases.unshift({ ...releases[0], version: VERSION });
-    const manifest = (latest: string) =>
-      server.file(
-        "/manifest.json",
-        new TextEncoder().encode(
-          JSON.stringify({ schema_version: 1, latest_stable: latest, releases }),
-        ),
-      );
-    manifest("9.0.0");
+    const manifest = async (latest: string, options: { sign?: boolean } = {}) => {
+      const text = JSON.stringify({ schema_version: 1, latest_stable: latest, releases });
+      const file = join(dir, "manifest.json");
+      await Deno.writeTextFile(file, text);
+      server.file("/manifest.json", new TextEncoder().encode(text));
+      if (options.sign === false) {
+        server.file("/manifest.json.sig", new Uint8Array());
+        return;
+      }
+      await signFile(release.key, file, `${file}.sig`);
+      server.file("/manifest.json.sig", await Deno.readFile(`${file}.sig`));
+    };
+    await manifest("9.0.0");
     const exe = join(dir, "bin", "emu");
     await Deno.mkdir(join(dir, "bin"));
-    await Deno.writeTextFile(exe, `#!/bin/sh\necho "emu ${VERSION}"\n`, { mode: 0o755 });
+    await Deno.writeTextFile(exe, `#!/bin/sh\necho "${VERSION}"\n`, { mode: 0o755 });
     await fn({
       dir,
       server,
@@ -106,6 +116,14 @@ async function binDir(e: Env): Promise<string[]> {
 
 Deno.test("upgrade: --check says whether a release is newer (exit 10 / 0)", () =>
   withReleases(async (e) => {
+    await e.manifest(VERSION);
+    const upToDate = await e.emu(["--check"]);
+    assert.equal(upToDate.code, 0, upToDate.stderr);
+    assert.equal(upToDate.stdout, `emu ${VERSION} is up to date (latest release: ${VERSION})\n`);
+    const plain = await e.emu([]);
+    assert.equal(plain.code, 0);
+    assert.deepEqual(await binDir(e), ["emu"]);
+    await e.manifest("9.0.0");
     const available = await e.emu(["--check"]);
     assert.equal(available.code, 10, available.stderr);
     assert.equal(
@@ -113,12 +131,47 @@ Deno.test("upgrade: --check says whether a release is newer (exit 10 / 0)", () =
       `emu 9.0.0 is available (this is ${VERSION}); run \`emu upgrade\`\n`,
     );
     assert.deepEqual(await binDir(e), ["emu"], "--check changes nothing");
-    e.manifest(VERSION);
-    const upToDate = await e.emu(["--check"]);
-    assert.equal(upToDate.code, 0, upToDate.stderr);
-    assert.equal(upToDate.stdout, `emu ${VERSION} is up to date (latest release: ${VERSION})\n`);
-    const plain = await e.emu([]);
-    assert.equal(plain.code, 0);
+  }));
+
+Deno.test("upgrade: an unsigned manifest, a relabelled binary and a rolled-back latest are refused", () =>
+  withReleases(async (e) => {
+    const before = await Deno.readFile(e.exe);
+    await e.manifest("9.0.0", { sign: false });
+    const unsigned = await e.emu([]);
+    assert.equal(unsigned.code, 1);
+    assert.match(
+      unsigned.stderr,
+      /^error\[signature_invalid\]: Cannot read the signature: it is not a DER ECDSA P-256 signature/,
+    );
+
+    // The signed manifest says 9.2.0; the binary inside says 9.0.0 ("accepted 0.0.9 as 9").
+    await e.manifest("9.0.0");
+    const relabelled = await e.emu(["--to", "9.2.0"]);
+    assert.equal(relabelled.code, 1);
+    assert.match(
+      relabelled.stderr,
+      new RegExp(
+        `\\nerror\\[upgrade_refused\\]: Cannot upgrade to 9\\.2\\.0: the new binary says it is "9\\.0\\.0"; emu ${
+          VERSION.replaceAll(".", "\\.")
+        } is kept\\n`,
+      ),
+    );
+
+    // 9.0.0 was seen as the latest; a manifest going back to an older latest is refused.
+    await e.manifest(VERSION);
+    const back = await e.emu(["--check"]);
+    assert.equal(back.code, 1);
+    assert.match(
+      back.stderr,
+      new RegExp(
+        `^error\\[rollback_refused\\]: Cannot use ${
+          VERSION.replaceAll(".", "\\.")
+        } as the latest release of .*: emu has already seen 9\\.0\\.0 there.*\\nhint: .*--to ${
+          VERSION.replaceAll(".", "\\.")
+        }\\.\\n$`,
+      ),
+    );
+    assert.deepEqual(await Deno.readFile(e.exe), before);
     assert.deepEqual(await binDir(e), ["emu"]);
   }));
 
@@ -136,7 +189,7 @@ Deno.test("upgrade: verified swap keeps .previous; --dry-run changes nothing", (
     assert.equal(up.stdout, `upgraded ${e.exe} from ${VERSION} to 9.0.0\n`);
     assert.match(up.stderr, /downloading emu 9\.0\.0 \(emu-\S+\.tar\.gz\)\n/);
     assert.match(up.stderr, /the previous binary is kept as \S+\/bin\/emu\.previous\n/);
-    assert.equal(await run(e.exe, ["--version"]), "emu 9.0.0\n");
+    assert.equal(await run(e.exe, ["--version"]), "9.0.0\n");
     assert.deepEqual(await Deno.readFile(`${e.exe}.previous`), before);
     assert.deepEqual(await binDir(e), ["emu", "emu.previous"]);
   }));
@@ -165,7 +218,7 @@ Deno.test("upgrade: unknown --to, wrong key, Homebrew and deno run are refused; 
     assert.equal(unknown.code, 1);
     assert.equal(
       unknown.stderr,
-      `error[release_not_found]: Cannot find release v9.9.9: the manifest has ${VERSION}, 9.0.0, 9.1.0\n` +
+      `error[release_not_found]: Cannot find release v9.9.9: the manifest has ${VERSION}, 9.0.0, 9.1.0, 9.2.0\n` +
         "hint: Pick one of those with --to, or leave it out for the latest stable release.\n",
     );
     const wrongKey = await e.emu([], { EMU_RELEASE_PUBLIC_KEY: join(e.dir, "other.pub.pem") });

@@ -111,3 +111,50 @@ Deno.test("SHA256SUMS: strict lines, plain names", () => {
     );
   }
 });
+
+Deno.test("manifest: an https manifest may not send a download over http, nor any remote one to file:", () => {
+  const withUrl = (url: string) =>
+    JSON.stringify({
+      schema_version: 1,
+      latest_stable: "1.0.0",
+      releases: [{
+        version: "1.0.0",
+        sha256sums_url: "https://x/SHA256SUMS",
+        sha256sums_sig_url: "https://x/SHA256SUMS.sig",
+        artifacts: { "image-amd64": url },
+      }],
+    });
+  assert.throws(() => parseManifest(withUrl("http://x/a.qcow2"), "https://x/m.json"), {
+    code: "manifest_invalid",
+    message: /releases\[0\]\.artifacts\.image-amd64 downgrades https to http$/,
+  });
+  assert.throws(() => parseManifest(withUrl("file:///a.qcow2"), "http://127.0.0.1/m.json"), {
+    message: /is a file: URL, which a remote manifest may not use$/,
+  });
+  // A local manifest is the user's own: it may name local files and any server.
+  assert.equal(
+    parseManifest(withUrl("file:///a.qcow2"), "/srv/m.json").releases[0].artifacts["image-amd64"],
+    "file:///a.qcow2",
+  );
+});
+
+Deno.test("manifest: versions are semantic versions; 1.0.0-rc-1 and -rc-2 are two releases", () => {
+  const m = (versions: string[]) =>
+    JSON.stringify({
+      schema_version: 1,
+      latest_stable: versions[0],
+      releases: versions.map((version) => ({
+        version,
+        sha256sums_url: "https://x/S",
+        sha256sums_sig_url: "https://x/S.sig",
+        artifacts: {},
+      })),
+    });
+  assert.equal(parseManifest(m(["1.0.0-rc-1", "1.0.0-rc-2"]), "t").releases.length, 2);
+  for (const bad of ["9", "1.4", "latest", "1.0.0 ", "01.0.0"]) {
+    assert.throws(() => parseManifest(m([bad]), "t"), {
+      code: "manifest_invalid",
+      message: /latest_stable must be a semantic version such as 1\.4\.0/,
+    }, bad);
+  }
+});

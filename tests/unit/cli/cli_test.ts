@@ -86,6 +86,7 @@ Deno.test("emu config --json is exactly the resolved profile and paths", async (
     instances: "/h/instances",
     downloads: "/h/downloads",
     probe: "/h/probe.json",
+    releases: "/h/releases-seen.json",
     runtime_dir: "/run/user/1000/emu",
   });
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   checkSocketPath,
   homeLayout,
+  homeTag,
   instancePaths,
   MAX_SOCKET_PATH_BYTES,
   resolveHome,
@@ -70,6 +71,7 @@ Deno.test("homeLayout follows SPEC §2", () => {
     instances: "/h/instances",
     downloads: "/h/downloads",
     probe: "/h/probe.json",
+    releases: "/h/releases-seen.json",
   });
 });
 
@@ -83,9 +85,18 @@ Deno.test("instancePaths puts sockets in the runtime dir and files in the instan
     secretsFile: "/h/instances/default/secrets.env",
     lock: "/h/instances/default/lock",
     pidFile: "/h/instances/default/qemu.pid",
-    qmpSocket: "/tmp/emu-0/default.qmp",
-    qgaSocket: "/tmp/emu-0/default.qga",
+    qmpSocket: "/tmp/emu-0/141582aa-default.qmp",
+    qgaSocket: "/tmp/emu-0/141582aa-default.qga",
   });
+});
+
+Deno.test("two emu homes never share a socket name, even for the same instance name", () => {
+  const a = instancePaths("/home/ada/.emu", "/tmp/emu-0", "default");
+  const b = instancePaths("/home/ada/other-home", "/tmp/emu-0", "default");
+  assert.notEqual(a.qmpSocket, b.qmpSocket);
+  assert.notEqual(a.qgaSocket, b.qgaSocket);
+  assert.equal(homeTag("/home/ada/.emu").length, 8);
+  assert.ok(a.qmpSocket.startsWith(`/tmp/emu-0/${homeTag("/home/ada/.emu")}-`));
 });
 
 Deno.test("socket paths longer than the portable limit are refused with the fix", () => {
@@ -94,7 +105,7 @@ Deno.test("socket paths longer than the portable limit are refused with the fix"
   assert.throws(() => instancePaths("/h", dir, "xy"), (err: unknown) => {
     assert.ok(err instanceof EmuError);
     assert.equal(err.code, "socket_path_too_long");
-    assert.match(err.message, /is 105 bytes, the limit is 103$/);
+    assert.match(err.message, /is 114 bytes, the limit is 103$/);
     assert.match(err.hint ?? "", /EMU_RUNTIME_DIR/);
     return true;
   });

@@ -209,3 +209,47 @@ Deno.test("runtime values are single-line strings", () => {
     MODE: "dev",
   });
 });
+
+Deno.test("names are looked up as the profile's own: a health check on port 'constructor' is refused", () => {
+  rejects(
+    { ...MINIMAL, health: [{ name: "h", port: "constructor", path: "/" }] },
+    "health[0].port",
+    '"constructor" is not a name in ports (known: none)',
+  );
+  rejects(
+    { ...MINIMAL, health: [{ name: "h", port: "toString", path: "/" }] },
+    "health[0].port",
+    '"toString" is not a name in ports (known: none)',
+  );
+});
+
+Deno.test("secrets and run-time values may not be named like variables that change how programs run", () => {
+  const rotate = { command: "/usr/local/bin/emu-rotate" };
+  for (
+    const name of ["PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "DYLD_INSERT_LIBRARIES", "NODE_OPTIONS"]
+  ) {
+    rejects(
+      { ...MINIMAL, rotate, secrets: { [name]: "hex32" } },
+      `secrets.${name}`,
+      `${name} changes how programs run (emu run passes secrets and values as environment variables); pick another name`,
+    );
+    rejects(
+      { ...MINIMAL, runtime: { [name]: "x" } },
+      `runtime.${name}`,
+      `${name} changes how programs run (emu run passes secrets and values as environment variables); pick another name`,
+    );
+  }
+});
+
+Deno.test("a run-time value may not share its name with a secret", () => {
+  rejects(
+    {
+      ...MINIMAL,
+      rotate: { command: "/usr/local/bin/emu-rotate" },
+      secrets: { API_SECRET: "hex32" },
+      runtime: { API_SECRET: "known-value" },
+    },
+    "runtime.API_SECRET",
+    "is also a secret: the guest would get two values for API_SECRET",
+  );
+});

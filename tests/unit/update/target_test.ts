@@ -21,13 +21,23 @@ Deno.test("target: the five release targets and nothing else", () => {
 });
 
 Deno.test("target: versions compare numerically; pre-releases before their release", () => {
-  const sorted = ["0.9.0", "1.0.0-rc.1", "1.0.0-rc.2", "1.0.0", "v1.0.1", "1.2.0", "1.10.0"];
+  const sorted = [
+    "0.9.0",
+    "1.0.0-rc.1",
+    "1.0.0-rc.2",
+    "1.0.0-rc.10",
+    "1.0.0",
+    "v1.0.1",
+    "1.2.0",
+    "1.10.0",
+  ];
   for (let i = 1; i < sorted.length; i++) {
     assert.ok(compareVersions(sorted[i], sorted[i - 1]) > 0, `${sorted[i]} > ${sorted[i - 1]}`);
     assert.ok(compareVersions(sorted[i - 1], sorted[i]) < 0);
   }
   assert.equal(compareVersions("v1.4.0", "1.4.0"), 0);
-  assert.equal(compareVersions("1.4", "1.4.0"), 0);
+  assert.ok(compareVersions("1.0.0-rc-1", "1.0.0-rc-2") < 0, "rc-1 and rc-2 are not equal");
+  assert.throws(() => compareVersions("1.4", "1.4.0"), TypeError);
 });
 
 Deno.test("upgrade: Homebrew installs and deno itself are never replaced", () => {
