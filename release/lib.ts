@@ -6,31 +6,22 @@
  *
  * @module
  */
-import type { Manifest, Release } from "../src/artifact/manifest.ts";
-import { compareVersions, TARGETS } from "../src/update/target.ts";
+import { imageArtifactOfFile } from "../src/artifact/descriptor.ts";
+import type { Release } from "../src/artifact/manifest.ts";
+import { releaseEntry as writeReleaseEntry } from "../src/artifact/release_write.ts";
+import { TARGETS } from "../src/update/target.ts";
 
-/** One published file and its sha256. */
-export interface Sum {
-  name: string;
-  sha256: string;
-}
-
-/** `SHA256SUMS` as `sha256sum` writes it, sorted by name (what emu and install.sh read). */
-export function sha256SumsText(sums: readonly Sum[]): string {
-  return [...sums].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
-    .map((s) => `${s.sha256}  ${s.name}\n`).join("");
-}
+export { addRelease, sha256SumsText, type Sum } from "../src/artifact/release_write.ts";
 
 /**
  * The manifest's artifact name of a published file, or `null` when it is not one
- * (`emu-<target>.tar.gz|zip` → `emu-<target>`; `*-amd64.qcow2[.zst]` → `image-amd64`).
+ * (`emu-<target>.tar.gz|zip` → `emu-<target>`; image release files as
+ * {@linkcode imageArtifactOfFile} names them).
  */
 export function artifactOf(fileName: string): string | null {
   const emu = /^emu-(.+)\.(tar\.gz|zip)$/.exec(fileName);
   if (emu && (TARGETS as readonly string[]).includes(emu[1])) return `emu-${emu[1]}`;
-  const image = /-(amd64|arm64)\.qcow2(\.zst)?$/.exec(fileName);
-  if (image) return `image-${image[1]}`;
-  return null;
+  return imageArtifactOfFile(fileName);
 }
 
 /** The manifest entry for release `version` whose files are published under `baseUrl`. */
@@ -40,35 +31,7 @@ export function releaseEntry(
   baseUrl: string,
   files: readonly string[],
 ): Release {
-  const base = baseUrl.replace(/\/$/, "");
-  const artifacts: Record<string, string> = {};
-  for (const f of [...files].sort()) {
-    const name = artifactOf(f);
-    if (name !== null) artifacts[name] = `${base}/${encodeURIComponent(f)}`;
-  }
-  return {
-    version: version.replace(/^v/, ""),
-    released_at: releasedAt,
-    sha256sums_url: `${base}/SHA256SUMS`,
-    sha256sums_sig_url: `${base}/SHA256SUMS.sig`,
-    artifacts,
-  };
-}
-
-/**
- * `manifest` (or a new one) with `release` added — replacing an entry of the same
- * version —, newest first; `latest_stable` moves to it when it is a stable release
- * (no `-pre` part) newer than the current one.
- */
-export function addRelease(manifest: Manifest | null, release: Release): Manifest {
-  const others = (manifest?.releases ?? []).filter((r) => r.version !== release.version);
-  const releases = [...others, release].sort((a, b) => compareVersions(b.version, a.version));
-  const stable = !release.version.includes("-");
-  let latest = manifest?.latest_stable ?? release.version;
-  if (stable && (manifest === null || compareVersions(release.version, latest) > 0)) {
-    latest = release.version;
-  }
-  return { schema_version: 1, latest_stable: latest, releases };
+  return writeReleaseEntry(version, releasedAt, baseUrl, files, artifactOf);
 }
 
 /** What the formula needs: the version, where the archives are, and their sha256s. */

@@ -61,6 +61,7 @@ export type EmuErrorCode =
   | "image_build_input"
   | "provision_failed"
   | "provision_timeout"
+  | "publish_input"
   // self-update
   | "upgrade_refused"
   // internal

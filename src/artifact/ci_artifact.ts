@@ -15,7 +15,7 @@ import { EmuError } from "../errors.ts";
 import { download } from "./download.ts";
 import { githubGet, githubHeaders, type GithubRepo } from "./github.ts";
 import { readInstalledImage } from "./cache.ts";
-import { installStaged, type InstallTarget, type PullResult } from "./pull.ts";
+import { installStaged, type InstallTarget, type PullResult } from "./install.ts";
 import { isQcow2File } from "./qcow2.ts";
 import { parseSha256Sums } from "./sha256sums.ts";
 import { createHash } from "node:crypto";

@@ -9,13 +9,21 @@
  * @module
  */
 import { EmuError } from "../errors.ts";
+import { imageArtifactOfFile } from "./descriptor.ts";
 import { type Manifest, printable, type Release } from "./manifest.ts";
 import { compareVersions, isPrerelease, parseVersion } from "./versions.ts";
 
-/** `owner/repo` of a `github:` source. */
+/** `owner/repo` of a `github:` source, and the prefix of its release tags. */
 export interface GithubRepo {
   owner: string;
   repo: string;
+  /**
+   * Release tags are `<tagPrefix><version>`. Absent: `v<version>` or `<version>`, and
+   * `latest` is the repository's latest release. Set (`github:OWNER/REPO#demo-v`): only
+   * tags with that prefix are releases of this source, and `latest` is the newest stable
+   * one among them — one repository can carry several series (emu and its demo stack).
+   */
+  tagPrefix?: string;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
@@ -26,29 +34,31 @@ export function isGithubSource(source: string): boolean {
 }
 
 /**
- * Parses `github:owner/repo`.
+ * Parses `github:owner/repo`, optionally with `#TAGPREFIX`.
  *
  * @example
  * ```ts
  * import { parseGithubSource } from "./github.ts";
  * const r = parseGithubSource("github:acme/stack");
- * if (r.owner !== "acme" || r.repo !== "stack") throw new Error();
+ * if (r.owner !== "acme" || r.repo !== "stack" || r.tagPrefix !== undefined) throw new Error();
+ * if (parseGithubSource("github:acme/emu#demo-v").tagPrefix !== "demo-v") throw new Error();
  * ```
  *
  * @throws {EmuError} `config_invalid` for anything else.
  */
 export function parseGithubSource(source: string): GithubRepo {
-  const m = /^github:([^/]+)\/([^/]+)$/.exec(source);
+  const m = /^github:([^/#]+)\/([^/#]+)(?:#([A-Za-z0-9._-]{1,32}))?$/.exec(source);
   if (!m || !NAME.test(m[1]) || !NAME.test(m[2]) || m[1].startsWith(".") || m[2] === "..") {
     throw new EmuError(
       "config_invalid",
-      `Cannot use image source ${source}: expected github:OWNER/REPO`,
+      `Cannot use image source ${source}: expected github:OWNER/REPO (or github:OWNER/REPO#TAGPREFIX)`,
       {
-        hint: "For example github:acme/stack (the repository whose releases carry the image).",
+        hint:
+          "For example github:acme/stack (the repository whose releases carry the image), or github:acme/emu#demo-v for tags demo-v1.0.0, …",
       },
     );
   }
-  return { owner: m[1], repo: m[2] };
+  return { owner: m[1], repo: m[2], ...(m[3] === undefined ? {} : { tagPrefix: m[3] }) };
 }
 
 /** The API base: `EMU_GITHUB_API` (GitHub Enterprise, tests), else api.github.com. */
@@ -97,12 +107,6 @@ interface ApiRelease {
   assets: ApiAsset[];
 }
 
-/** The manifest artifact name of a release asset (`*-amd64.qcow2[.zst]` → `image-amd64`). */
-export function imageArtifactOf(name: string): string | null {
-  const m = /-(amd64|arm64)\.qcow2(\.zst)?$/.exec(name);
-  return m ? `image-${m[1]}` : null;
-}
-
 /** A GitHub release as a manifest release, and the asset name behind each URL. */
 export interface GithubRelease {
   release: Release;
@@ -115,19 +119,26 @@ export interface GithubRelease {
  * `Accept: application/octet-stream` when there is a token (private repositories), else
  * from their public download URL.
  */
-export function releaseFromApi(api: ApiRelease, withToken: boolean): GithubRelease {
+export function releaseFromApi(
+  api: ApiRelease,
+  withToken: boolean,
+  tagPrefix?: string,
+): GithubRelease {
   const urlOf = (a: ApiAsset) => withToken ? a.url : a.browser_download_url;
   const find = (name: string) => api.assets.find((a) => a.name === name);
   const sums = find("SHA256SUMS");
   const sig = find("SHA256SUMS.sig");
-  const version = parseVersion(api.tag_name);
+  const tag = tagPrefix !== undefined && api.tag_name.startsWith(tagPrefix)
+    ? api.tag_name.slice(tagPrefix.length)
+    : api.tag_name;
+  const version = tagPrefix !== undefined && tag === api.tag_name ? null : parseVersion(tag);
   if (version === null) {
     throw new EmuError(
       "release_not_found",
-      `Cannot use GitHub release ${
-        JSON.stringify(printable(api.tag_name))
-      }: its tag is not a semantic version (v1.4.0 or 1.4.0)`,
-      { hint: "emu orders releases by version: tag them vMAJOR.MINOR.PATCH." },
+      `Cannot use GitHub release ${JSON.stringify(printable(api.tag_name))}: its tag is not ${
+        tagPrefix ?? "v"
+      }MAJOR.MINOR.PATCH`,
+      { hint: `emu orders releases by version: tag them ${tagPrefix ?? "v"}MAJOR.MINOR.PATCH.` },
     );
   }
   if (!sums || !sig) {
@@ -141,7 +152,7 @@ export function releaseFromApi(api: ApiRelease, withToken: boolean): GithubRelea
   }
   const artifacts: Record<string, string> = {};
   for (const asset of api.assets) {
-    const name = imageArtifactOf(asset.name);
+    const name = imageArtifactOfFile(asset.name);
     if (name !== null) artifacts[name] = urlOf(asset);
   }
   return {
@@ -175,7 +186,10 @@ export async function githubGet(
   }
 }
 
-/** Fetches the release `version` (`latest` or a version, with or without `v`). */
+/**
+ * Fetches the release `version` (`latest` or a version, with or without `v`). With a tag
+ * prefix, `latest` is the newest stable release among the prefixed tags.
+ */
 export async function fetchGithubRelease(
   repo: GithubRepo,
   version: string,
@@ -183,7 +197,16 @@ export async function fetchGithubRelease(
 ): Promise<GithubRelease> {
   const base = `${options.api}/repos/${repo.owner}/${repo.repo}/releases`;
   const wanted = version.replace(/^v/, "");
-  const paths = version === "latest" ? ["latest"] : [`tags/v${wanted}`, `tags/${wanted}`];
+  if (repo.tagPrefix !== undefined && version === "latest") {
+    const newest = (await listGithubReleases(repo, options))
+      .find((r) => !isPrerelease(r.release.version));
+    if (newest) return newest;
+  }
+  const paths = repo.tagPrefix !== undefined
+    ? (version === "latest" ? [] : [`tags/${repo.tagPrefix}${wanted}`])
+    : version === "latest"
+    ? ["latest"]
+    : [`tags/v${wanted}`, `tags/${wanted}`];
   for (const path of paths) {
     const response = await githubGet(`${base}/${path}`, options);
     if (response.status === 404) {
@@ -202,30 +225,39 @@ export async function fetchGithubRelease(
         },
       );
     }
-    return releaseFromApi(await response.json() as ApiRelease, options.token !== null);
+    return releaseFromApi(
+      await response.json() as ApiRelease,
+      options.token !== null,
+      repo.tagPrefix,
+    );
   }
+  const tags = repo.tagPrefix === undefined
+    ? "v<version> or <version>"
+    : `${repo.tagPrefix}<version>`;
   throw new EmuError(
     "release_not_found",
     `Cannot find ${
       version === "latest" ? "a published release" : `release ${version}`
-    } of ${repo.owner}/${repo.repo} on GitHub`,
+    } of ${repo.owner}/${repo.repo}${
+      repo.tagPrefix === undefined ? "" : ` (tags ${repo.tagPrefix}…)`
+    } on GitHub`,
     {
       hint: options.token === null
-        ? "Check the repository and version; a private repository needs GITHUB_TOKEN or `gh auth login`."
-        : "Check the repository name and the version (tags v<version> or <version>).",
+        ? `Check the repository and version (tags ${tags}); a private repository needs GITHUB_TOKEN or \`gh auth login\`.`
+        : `Check the repository name and the version (tags ${tags}).`,
     },
   );
 }
 
 /**
- * Every published release of the repository that emu could pull (drafts and releases
- * without `SHA256SUMS`/`SHA256SUMS.sig` are left out), as a manifest: newest first,
- * `latest_stable` the newest without a pre-release part.
+ * Every published release of the repository that emu could pull, newest first: drafts,
+ * releases without `SHA256SUMS`/`SHA256SUMS.sig`, and tags that are not
+ * `<prefix><version>` are left out.
  */
-export async function fetchGithubReleases(
+export async function listGithubReleases(
   repo: GithubRepo,
   options: { api: string; token: string | null; signal?: AbortSignal },
-): Promise<Manifest> {
+): Promise<GithubRelease[]> {
   const url = `${options.api}/repos/${repo.owner}/${repo.repo}/releases?per_page=100`;
   const response = await githubGet(url, options);
   if (!response.ok) {
@@ -240,16 +272,25 @@ export async function fetchGithubReleases(
       },
     );
   }
-  const releases: Release[] = [];
+  const releases: GithubRelease[] = [];
   for (const api of await response.json() as ApiRelease[]) {
     if (api.draft) continue;
+    if (repo.tagPrefix !== undefined && !api.tag_name.startsWith(repo.tagPrefix)) continue;
     try {
-      releases.push(releaseFromApi(api, options.token !== null).release);
+      releases.push(releaseFromApi(api, options.token !== null, repo.tagPrefix));
     } catch {
-      // Not signed: emu would refuse to pull it, so it is not listed.
+      // Not signed or not a version: emu would refuse to pull it, so it is not listed.
     }
   }
-  releases.sort((a, b) => compareVersions(b.version, a.version));
+  return releases.sort((a, b) => compareVersions(b.release.version, a.release.version));
+}
+
+/** {@linkcode listGithubReleases} as a manifest: `latest_stable` the newest stable one. */
+export async function fetchGithubReleases(
+  repo: GithubRepo,
+  options: { api: string; token: string | null; signal?: AbortSignal },
+): Promise<Manifest> {
+  const releases = (await listGithubReleases(repo, options)).map((r) => r.release);
   const stable = releases.find((r) => !isPrerelease(r.version)) ?? releases[0];
   return { schema_version: 1, latest_stable: stable?.version ?? "", releases };
 }

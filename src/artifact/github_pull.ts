@@ -13,7 +13,8 @@ import {
   githubToken,
   parseGithubSource,
 } from "./github.ts";
-import { type InstallTarget, pullRelease, type PullResult } from "./pull.ts";
+import type { InstallTarget, PullResult } from "./install.ts";
+import { pullRelease } from "./release_pull.ts";
 import { checkNotRollback, rememberRelease } from "./release_memory.ts";
 
 /** Options of {@linkcode pullGithubImage}. */

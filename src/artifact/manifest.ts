@@ -213,8 +213,3 @@ export function pickRelease(manifest: Manifest, version: string, flag = "--versi
   }
   return release;
 }
-
-/** The image artifact name for a guest architecture: `image-amd64` or `image-arm64`. */
-export function imageArtifactName(arch: "x86_64" | "aarch64"): string {
-  return arch === "x86_64" ? "image-amd64" : "image-arm64";
-}

@@ -18,7 +18,7 @@ import { isQcow2File } from "./qcow2.ts";
 import { download } from "./download.ts";
 import { fetchSmall, isUrl } from "./fetch_small.ts";
 import { readInstalledImage } from "./cache.ts";
-import { installStaged, type InstallTarget, type PullResult } from "./pull.ts";
+import { installStaged, type InstallTarget, type PullResult } from "./install.ts";
 
 /** Whether `source` names a qcow2 file or URL (`.qcow2` or `.qcow2.zst`). */
 export function isPlainImageSource(source: string): boolean {

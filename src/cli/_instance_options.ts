@@ -9,6 +9,7 @@ import { validateInstanceName } from "../config/paths.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { isGithubSource } from "../artifact/github.ts";
+import { demoRelease, releaseConfig } from "../artifact/release_config.ts";
 import { isManifestSource, isPullableSource } from "../vm/image_source.ts";
 import { EmuError } from "../errors.ts";
 
@@ -34,9 +35,20 @@ export function healthTimeoutOption() {
     .argParser(parseSeconds).default(300);
 }
 
-/** The profile for the current settings. */
-export function profileFor(settings: Settings): Promise<LoadedProfile> {
-  return loadProfile({ configPath: settings.configPath, cwd: settings.cwd, home: settings.home });
+/**
+ * The profile for the current settings: `--config`, else `./emu.json`, else the built-in
+ * demo profile (a local build, else the demo release this emu knows of).
+ */
+export async function profileFor(
+  settings: Settings,
+  env: Record<string, string | undefined>,
+): Promise<LoadedProfile> {
+  return await loadProfile({
+    configPath: settings.configPath,
+    cwd: settings.cwd,
+    home: settings.home,
+    demoRelease: demoRelease(await releaseConfig(env)),
+  });
 }
 
 /** Parses one `--port NAME=HOSTPORT` and adds it to the map. */

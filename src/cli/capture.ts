@@ -29,7 +29,7 @@ export function registerCapture(program: Command, io: CliIo): void {
     .addOption(healthTimeoutOption())
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
-      const { profile } = await profileFor(settings);
+      const { profile } = await profileFor(settings, io.env);
       const image = await resolveImage(profile, settings, {
         pull: true,
         onMessage: (t) => out.info(t),

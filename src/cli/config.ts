@@ -4,8 +4,8 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import { loadProfile } from "../config/load.ts";
 import type { Profile } from "../config/profile.ts";
+import { profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
 
@@ -20,11 +20,7 @@ export function registerConfig(program: Command, io: CliIo): void {
     )
     .action(async (_options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
-      const { profile, path } = await loadProfile({
-        configPath: settings.configPath,
-        cwd: settings.cwd,
-        home: settings.home,
-      });
+      const { profile, path } = await profileFor(settings, io.env);
       const paths = { ...settings.layout, runtime_dir: settings.runtimeDir };
       out.json({ profile_path: path, profile, paths });
       out.result(renderConfig(profile, path, paths));

@@ -5,9 +5,9 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { Option } from "@commander-js/extra-typings";
-import { loadProfile } from "../config/load.ts";
 import { type Check, runDoctor } from "../doctor/doctor.ts";
 import { EmuError } from "../errors.ts";
+import { profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
 
@@ -27,11 +27,7 @@ export function registerDoctor(program: Command, io: CliIo): void {
     .addHelpText("after", "\nExit code: 0 when nothing failed (warnings allowed), 1 otherwise.")
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
-      const { profile } = await loadProfile({
-        configPath: settings.configPath,
-        cwd: settings.cwd,
-        home: settings.home,
-      });
+      const { profile } = await profileFor(settings, io.env);
       if (!out.mode.json && !out.mode.quiet && options.refresh) {
         out.info("probing QEMU and the accelerator (runs a test guest)…");
       }

@@ -9,13 +9,17 @@ import { probeHost } from "../qemu/probe.ts";
 import { buildImage } from "../image/build.ts";
 import { parseSeconds, positiveInt } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
+import { registerImageKeygen } from "./image_keygen.ts";
+import { registerImagePublish } from "./image_publish.ts";
 import type { CliIo } from "./io.ts";
 
 const MIB = 1024 * 1024;
 
 /** Registers `emu image build`. */
 export function registerImage(program: Command, io: CliIo): void {
-  const image = program.command("image").description("build stack images (for maintainers)");
+  const image = program.command("image").description(
+    "build, sign and publish stack images (for maintainers)",
+  );
   image
     .command("build")
     .description("boot a base image with cloud-init user-data and save the result as a qcow2")
@@ -67,4 +71,6 @@ export function registerImage(program: Command, io: CliIo): void {
         Deno.removeSignalListener("SIGINT", onSignal);
       }
     });
+  registerImagePublish(image, io);
+  registerImageKeygen(image, io);
 }

@@ -32,7 +32,7 @@ export function registerListReleases(program: Command, io: CliIo): void {
     )
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
-      const { profile } = await profileFor(settings);
+      const { profile } = await profileFor(settings, io.env);
       const source = releaseSource(profile, options.source);
       const publicKey = profile.image.public_key ?? builtInPublicKey();
       let manifest;

@@ -47,7 +47,7 @@ export function registerPull(program: Command, io: CliIo): void {
     )
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
-      const { profile } = await profileFor(settings);
+      const { profile } = await profileFor(settings, io.env);
       const source = pullableSource(profile, options.source);
       if (options.pr !== undefined && options.run !== undefined) {
         throw new EmuError("usage", "Cannot use --pr and --run together", {

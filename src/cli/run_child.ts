@@ -8,7 +8,7 @@ import type { Command } from "@commander-js/extra-typings";
 import { EmuError } from "../errors.ts";
 import { runHealthChecks } from "../vm/health.ts";
 import { findInstance } from "../vm/instance.ts";
-import type { InstanceRecord } from "../vm/record.ts";
+import { type InstanceRecord, portUrl } from "../vm/record.ts";
 import { readSecretsFile } from "../vm/secrets_file.ts";
 import { startInstance } from "../vm/start.ts";
 import { stopInstance } from "../vm/stop.ts";
@@ -28,7 +28,7 @@ export function childEnv(
   const env: Record<string, string> = { ...secrets, EMU_INSTANCE: record.name };
   for (const [name, p] of Object.entries(record.ports)) {
     const key = name.toUpperCase();
-    env[`EMU_${key}_URL`] = `http://127.0.0.1:${p.host}`;
+    env[`EMU_${key}_URL`] = portUrl(p);
     env[`EMU_${key}_PORT`] = String(p.host);
   }
   return env;
@@ -61,7 +61,7 @@ export function registerRun(program: Command, io: CliIo): void {
     )
     .action(async (command, options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
-      const { profile, path } = await profileFor(settings);
+      const { profile, path } = await profileFor(settings, io.env);
       const found = await findInstance(settings, options.name);
       let record: InstanceRecord;
       let started = false;

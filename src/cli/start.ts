@@ -4,11 +4,14 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
+import { portUrl } from "../vm/record.ts";
 import { startInstance, type StartResult } from "../vm/start.ts";
 import { healthTimeoutOption, nameOption, portOption, profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
+import { thisInvocation } from "./invocation.ts";
 import type { CliIo } from "./io.ts";
 import type { Output } from "./output.ts";
+import { ProgressReporter } from "./progress.ts";
 
 /** Registers `emu start`. */
 export function registerStart(program: Command, io: CliIo): void {
@@ -37,7 +40,8 @@ export function registerStart(program: Command, io: CliIo): void {
     )
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
-      const { profile, path } = await profileFor(settings);
+      const { profile, path } = await profileFor(settings, io.env);
+      const progress = new ProgressReporter(io, out.mode);
       const result = await startInstance({
         settings,
         profile,
@@ -50,8 +54,9 @@ export function registerStart(program: Command, io: CliIo): void {
         cold: options.cold,
         noRotation: !options.rotation,
         saveSecrets: options.saveSecrets,
-        onProgress: (t) => out.info(t),
-      });
+        onProgress: (t) => (progress.done(), out.info(t)),
+        onDownload: (p) => progress.update(p),
+      }).finally(() => progress.done());
       const secretNames = Object.keys(profile.secrets);
       if (!options.rotation && !result.alreadyRunning && secretNames.length > 0) {
         out.warn(
@@ -63,6 +68,11 @@ export function registerStart(program: Command, io: CliIo): void {
       }
       if (result.fallback) out.warn(`no resume: ${result.fallback}`);
       report(out, result);
+      const emu = thisInvocation(io.env);
+      const name = options.name === "default" ? "" : ` --name ${options.name}`;
+      out.info(
+        `next: ${emu} run${name} -- CMD (the URLs and secrets in its environment) · ${emu} status${name} · ${emu} stop${name}`,
+      );
     });
 }
 
@@ -86,7 +96,7 @@ function report(out: Output, result: StartResult): void {
     : `healthy after ${BOOT_WORDS[record.boot]} in ${(result.bootMs / 1000).toFixed(1)} s`;
   const lines = [`instance ${record.name} is ${how}`];
   for (const [name, p] of Object.entries(record.ports)) {
-    lines.push(`  ${name.padEnd(10)} http://127.0.0.1:${p.host}`);
+    lines.push(`  ${name.padEnd(10)} ${portUrl(p)}`);
   }
   out.result(lines.join("\n"));
 }

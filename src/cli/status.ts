@@ -30,7 +30,7 @@ export function registerStatus(program: Command, io: CliIo): void {
     )
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
-      const { profile } = await profileFor(settings);
+      const { profile } = await profileFor(settings, io.env);
       let found = options.name
         ? [await findInstance(settings, options.name)]
         : await listInstances(settings);

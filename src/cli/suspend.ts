@@ -20,7 +20,7 @@ export function registerSuspend(program: Command, io: CliIo): void {
     .addHelpText("after", "\n`emu reset` drops the saved state: the next start is pristine again.")
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
-      const { profile } = await profileFor(settings);
+      const { profile } = await profileFor(settings, io.env);
       const { meta, ms } = await suspendInstance({
         settings,
         profile,

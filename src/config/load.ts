@@ -7,7 +7,7 @@
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { EmuError } from "../errors.ts";
 import { FieldError } from "./_fields.ts";
-import { defaultProfileJson } from "./default_profile.ts";
+import { defaultProfileJson, localDemoImage } from "./default_profile.ts";
 import { type Profile, validateProfile } from "./profile.ts";
 
 /** Largest `emu.json` emu reads; a profile is a few hundred bytes. */
@@ -30,6 +30,11 @@ export interface LoadProfileOptions {
   cwd: string;
   /** The resolved emu home (the built-in profile's image lives under it). */
   home: string;
+  /**
+   * Where the built-in demo profile pulls from when there is no local build of it
+   * (`demoRelease()` of the release config), or `null`.
+   */
+  demoRelease?: { source: string; publicKey: string } | null;
 }
 
 /**
@@ -43,7 +48,10 @@ export async function loadProfile(options: LoadProfileOptions): Promise<LoadedPr
   } else {
     path = join(options.cwd, PROFILE_FILE_NAME);
     if (!(await isFile(path))) {
-      return { profile: validateProfile(defaultProfileJson(options.home)), path: null };
+      // A local build (deno task demo) wins over the published demo release.
+      const local = await Deno.stat(localDemoImage(options.home)).then(() => true, () => false);
+      const release = local ? null : options.demoRelease ?? null;
+      return { profile: validateProfile(defaultProfileJson(options.home, release)), path: null };
     }
   }
   const text = await readProfileText(path);

@@ -37,6 +37,8 @@ export interface VmSpec {
 export interface PortForward {
   guest: number;
   host: number;
+  /** The URL scheme emu prints and hands to `emu run` (`http`, `postgres`, …); default `http`. */
+  scheme: string;
 }
 
 /** One HTTP health check against a forwarded port. */
@@ -90,6 +92,7 @@ export const PROFILE_DEFAULTS = {
 const TOP_FIELDS = ["name", "image", "vm", "ports", "health", "secrets", "rotate", "runtime"];
 const PROFILE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const PORT_NAME = /^[a-z][a-z0-9_]{0,31}$/;
+const SCHEME = /^[a-z][a-z0-9+.-]{0,31}$/;
 const ENV_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
 const SECRET_KIND = /^(hex|base64url)(\d+)$/;
 /** Names emu itself sets in the rotate input; a profile may not shadow them. */
@@ -220,10 +223,16 @@ function validatePorts(value: unknown): Record<string, PortForward> {
         "port names must be 1–32 lowercase letters, digits or '_', starting with a letter",
       );
     }
-    const fwd = objectWithKeys(entry, field, ["guest", "host"]);
+    const fwd = objectWithKeys(entry, field, ["guest", "host", "scheme"]);
     const forward = {
       guest: port(required(fwd, "guest", field), `${field}.guest`),
       host: port(required(fwd, "host", field), `${field}.host`),
+      scheme: fwd.scheme === undefined ? "http" : string(
+        fwd.scheme,
+        `${field}.scheme`,
+        SCHEME,
+        'must be a URL scheme such as "http" or "postgres"',
+      ),
     };
     const hostTaken = hostOwner.get(forward.host);
     if (hostTaken !== undefined) {

@@ -169,7 +169,9 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
       { label: "EMUCFG" },
     );
     progress(
-      `capturing a snapshot of ${image.name} ${image.version}: cold boot (${probe.accel.accel})`,
+      `capturing a snapshot of ${image.name} ${image.version} (once per image): a cold boot under ${probe.accel.accel}, ${
+        probe.accel.accel === "tcg" ? "usually under a minute" : "usually a few seconds"
+      }; later starts resume it in about a second`,
     );
     const started = performance.now();
     pid = await launch(probe.qemu.path, spec);

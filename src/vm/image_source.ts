@@ -18,11 +18,13 @@ import {
 } from "../artifact/cache.ts";
 import type { DownloadProgress } from "../artifact/download.ts";
 import { isPlainImageSource, pullPlainImage } from "../artifact/plain.ts";
-import { builtInPublicKey } from "../artifact/release_config.ts";
+import { builtInPublicKey, DEMO_TAG_PREFIX } from "../artifact/release_config.ts";
+import { localDemoImage } from "../config/default_profile.ts";
 import { keyFingerprint } from "../artifact/signature.ts";
 import { isGithubSource } from "../artifact/github.ts";
 import { pullGithubImage } from "../artifact/github_pull.ts";
-import { installedImage, pullImage, type PullResult } from "../artifact/pull.ts";
+import type { PullResult } from "../artifact/install.ts";
+import { installedImage, pullImage } from "../artifact/pull.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
@@ -47,6 +49,8 @@ export interface ResolveOptions {
   /** Pull from the manifest when the release is not installed yet (`emu start`). */
   pull?: boolean;
   onMessage?: (text: string) => void;
+  /** Download progress of a pull. */
+  onProgress?: (progress: DownloadProgress) => void;
   signal?: AbortSignal;
 }
 
@@ -83,6 +87,7 @@ export async function resolveImage(
       version: profile.image.version,
       signal: options.signal,
       onMessage: options.onMessage,
+      onProgress: options.onProgress,
       warn: options.onMessage,
     });
     if (cached) {
@@ -115,15 +120,26 @@ export async function resolveImage(
         },
       );
     }
-    const { image } = await pullSource(settings, {
-      source,
-      version: profile.image.version,
-      publicKey: profile.image.public_key,
-      signal: options.signal,
-      onMessage: options.onMessage,
-      warn: options.onMessage,
-    });
-    return image;
+    try {
+      const { image } = await pullSource(settings, {
+        source,
+        version: profile.image.version,
+        publicKey: profile.image.public_key,
+        signal: options.signal,
+        onMessage: options.onMessage,
+        onProgress: options.onProgress,
+        warn: options.onMessage,
+      });
+      return image;
+    } catch (err) {
+      const offline = err instanceof EmuError &&
+        (err.code === "download_failed" || err.code === "release_not_found");
+      if (!isBuiltInDemo(profile, settings) || !offline) throw err;
+      throw demoUnavailable(
+        settings,
+        `its release could not be pulled from ${source}: ${err.message}`,
+      );
+    }
   }
   const info = await Deno.stat(source).catch(() => null);
   if (info?.isDirectory) {
@@ -148,22 +164,35 @@ export async function resolveImage(
     }
     return image;
   }
-  if (profile.name === "demo" && info === null) {
-    throw new EmuError(
-      "image_unavailable",
-      `Cannot start the demo stack: its image is not built yet (${source})`,
-      {
-        hint:
-          "Build and start it with `deno task demo` in emu's source checkout, or use a profile of your own with --config.",
-      },
-    );
+  if (info === null && isBuiltInDemo(profile, settings)) {
+    throw demoUnavailable(settings, "this emu (a source checkout) knows no published demo release");
   }
   throw new EmuError(
     "image_unavailable",
-    `Cannot use image source ${source}: emu uses release manifests, qcow2 files or URLs (.qcow2, .qcow2.zst) and local image directories; GitHub releases are not supported yet`,
+    `Cannot use image source ${source}: emu uses release manifests, github:OWNER/REPO releases, qcow2 files or URLs (.qcow2, .qcow2.zst) and local image directories`,
     {
       hint:
         "Point image.source at one of those (deno task fixtures writes an image directory to fixtures/out/fast).",
+    },
+  );
+}
+
+/** Whether `profile` is the built-in demo profile (no emu.json): its errors name both ways. */
+function isBuiltInDemo(profile: Profile, settings: Settings): boolean {
+  return profile.name === "demo" &&
+    (profile.image.source === localDemoImage(settings.home) ||
+      profile.image.source.endsWith(`#${DEMO_TAG_PREFIX}`));
+}
+
+function demoUnavailable(settings: Settings, why: string): EmuError {
+  return new EmuError(
+    "image_unavailable",
+    `Cannot start the demo stack: there is no local build of it (${
+      localDemoImage(settings.home)
+    }) and ${why}`,
+    {
+      hint:
+        "Build it here with `deno task demo` in emu's source checkout (Debian, as root; a few minutes), or connect to the network so a released emu can pull the signed demo release from GitHub. Or use a profile of your own with --config.",
     },
   );
 }

@@ -9,6 +9,21 @@ import { writeTextAtomic } from "../atomic_write.ts";
 export interface RecordedPort {
   guest: number;
   host: number;
+  /** URL scheme from the profile (records written before it existed have none: http). */
+  scheme?: string;
+}
+
+/**
+ * The URL of a forwarded port on this machine.
+ *
+ * @example
+ * ```ts
+ * import { portUrl } from "./record.ts";
+ * if (portUrl({ guest: 5432, host: 26701, scheme: "postgres" }) !== "postgres://127.0.0.1:26701") throw new Error();
+ * ```
+ */
+export function portUrl(port: RecordedPort): string {
+  return `${port.scheme ?? "http"}://127.0.0.1:${port.host}`;
 }
 
 /** The instance record. */

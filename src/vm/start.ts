@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { DownloadProgress } from "../artifact/download.ts";
 import { ensureRuntimeDir } from "../config/private_dir.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
@@ -46,6 +47,8 @@ export interface StartOptions {
   saveSecrets?: boolean;
   /** Progress lines. */
   onProgress?: (text: string) => void;
+  /** Download progress when the image is pulled first. */
+  onDownload?: (progress: DownloadProgress) => void;
   signal?: AbortSignal;
 }
 
@@ -67,12 +70,13 @@ export interface StartResult {
 export function resolvePorts(
   profile: Profile,
   overrides: Record<string, number> = {},
-): Record<string, { guest: number; host: number }> {
-  const ports: Record<string, { guest: number; host: number }> = {};
+): Record<string, { guest: number; host: number; scheme: string }> {
+  const ports: Record<string, { guest: number; host: number; scheme: string }> = {};
   for (const [name, p] of Object.entries(profile.ports)) {
     ports[name] = {
       guest: p.guest,
       host: Object.hasOwn(overrides, name) ? overrides[name] : p.host,
+      scheme: p.scheme,
     };
   }
   for (const name of Object.keys(overrides)) {
@@ -164,6 +168,7 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
   const image = await resolveImage(profile, settings, {
     pull: true,
     onMessage: progress,
+    onProgress: options.onDownload,
     signal: options.signal,
   });
   const { result: probe } = await probeHost({

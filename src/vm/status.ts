@@ -8,6 +8,7 @@ import type { Profile } from "../config/profile.ts";
 import { QmpClient } from "../protocol/mod.ts";
 import { type HealthResult, runHealthChecks } from "./health.ts";
 import type { FoundInstance } from "./instance.ts";
+import { portUrl } from "./record.ts";
 
 /** One instance's status. */
 export interface InstanceStatus {
@@ -38,7 +39,7 @@ export async function instanceStatus(
   const ports = Object.fromEntries(
     Object.entries(record?.ports ?? {}).map((
       [n, p],
-    ) => [n, { ...p, url: `http://127.0.0.1:${p.host}` }]),
+    ) => [n, { ...p, url: portUrl(p) }]),
   );
   let vmStatus: string | null = null;
   let health: HealthResult[] = [];

@@ -32,7 +32,7 @@ Deno.test("lifecycle: start → healthy → status --json → exec → graceful 
     assert.equal(s.image.name, "emu-fast-fixture");
     assert.ok(s.pid > 0 && s.uptime_s >= 0);
     assert.deepEqual(s.ports, {
-      http: { guest: 8080, host: port, url: `http://127.0.0.1:${port}` },
+      http: { guest: 8080, host: port, scheme: "http", url: `http://127.0.0.1:${port}` },
     });
     assert.deepEqual(
       s.health.map((h: { name: string; ok: boolean; status: number }) => [h.name, h.ok, h.status]),

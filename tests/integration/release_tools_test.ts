@@ -174,10 +174,13 @@ Deno.test("release tools: render fills install.sh and the compiled-in release co
     ]);
     const pem = (await Deno.readTextFile(keys.pub)).trim();
 
-    const { releaseConfig, builtInPublicKey } = await import(
+    const { releaseConfig, builtInPublicKey, demoRelease } = await import(
       join(dir, "src/artifact/release_config.ts")
     );
-    assert.deepEqual(await releaseConfig({}), { manifest: url, publicKey: pem });
+    const config = await releaseConfig({});
+    assert.deepEqual(config, { manifest: url, publicKey: pem, repo: "OWNER/emu" });
+    // The built-in demo profile pulls the demo stack's releases from the same repository.
+    assert.deepEqual(demoRelease(config), { source: "github:OWNER/emu#demo-v", publicKey: pem });
     // The same key verifies stack image releases when a profile names none.
     assert.equal(builtInPublicKey(), pem);
 

@@ -1,16 +1,17 @@
 import assert from "node:assert/strict";
-import {
-  imageArtifactOf,
-  isGithubSource,
-  parseGithubSource,
-  releaseFromApi,
-} from "../../../src/artifact/github.ts";
+import { imageArtifactOfFile } from "../../../src/artifact/descriptor.ts";
+import { isGithubSource, parseGithubSource, releaseFromApi } from "../../../src/artifact/github.ts";
 import { EmuError } from "../../../src/errors.ts";
 
 Deno.test("github: sources are github:OWNER/REPO and nothing looser", () => {
   assert.equal(isGithubSource("github:acme/stack"), true);
   assert.equal(isGithubSource("https://github.com/acme/stack"), false);
   assert.deepEqual(parseGithubSource("github:acme/stack.io"), { owner: "acme", repo: "stack.io" });
+  assert.deepEqual(parseGithubSource("github:acme/emu#demo-v"), {
+    owner: "acme",
+    repo: "emu",
+    tagPrefix: "demo-v",
+  });
   for (
     const bad of [
       "github:acme",
@@ -19,13 +20,16 @@ Deno.test("github: sources are github:OWNER/REPO and nothing looser", () => {
       "github:a b/c",
       "github:../x",
       "github:acme/..",
+      "github:acme/emu#",
+      "github:acme/emu#a/b",
+      "github:acme/emu#x#y",
     ]
   ) {
     assert.throws(
       () => parseGithubSource(bad),
       (e) =>
         e instanceof EmuError && e.code === "config_invalid" &&
-        e.message.endsWith("expected github:OWNER/REPO"),
+        e.message.endsWith("expected github:OWNER/REPO (or github:OWNER/REPO#TAGPREFIX)"),
       bad,
     );
   }
@@ -62,7 +66,9 @@ Deno.test("github: a release's assets become a manifest release; API URLs with a
   const priv = releaseFromApi(api, true);
   assert.equal(priv.release.artifacts["image-amd64"], "https://api/a/0");
   assert.equal(priv.fileNames.get("https://api/a/0"), "stack-amd64.qcow2.zst");
-  assert.equal(imageArtifactOf("x-amd64.img"), null);
+  assert.equal(imageArtifactOfFile("x-amd64.img"), null);
+  assert.equal(imageArtifactOfFile("x-amd64.image.json"), "image-amd64-descriptor");
+  assert.equal(imageArtifactOfFile("x-arm64.initrd"), "image-arm64-initrd");
   assert.throws(
     () =>
       releaseFromApi({ ...api, assets: api.assets.filter((a) => a.name !== "SHA256SUMS") }, false),

@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  imageArtifactName,
-  MAX_MANIFEST_BYTES,
-  parseManifest,
-  pickRelease,
-} from "../../../src/artifact/manifest.ts";
+import { imageArtifactNames } from "../../../src/artifact/descriptor.ts";
+import { MAX_MANIFEST_BYTES, parseManifest, pickRelease } from "../../../src/artifact/manifest.ts";
 import { parseSha256Sums } from "../../../src/artifact/sha256sums.ts";
 
 function manifest(
@@ -40,8 +36,8 @@ Deno.test("manifest: a valid schema 1 manifest, release picking by version and l
   assert.equal(pickRelease(m, "latest").version, "1.4.0");
   assert.equal(pickRelease(m, "1.3.0").version, "1.3.0");
   assert.equal(pickRelease(m, "v1.3.0").version, "1.3.0");
-  assert.equal(imageArtifactName("x86_64"), "image-amd64");
-  assert.equal(imageArtifactName("aarch64"), "image-arm64");
+  assert.equal(imageArtifactNames("x86_64").disk, "image-amd64");
+  assert.equal(imageArtifactNames("aarch64").disk, "image-arm64");
   assert.throws(() => pickRelease(m, "9.9.9"), {
     code: "release_not_found",
     message: "Cannot find release 9.9.9: the manifest has 1.4.0, 1.3.0",

@@ -34,7 +34,8 @@ Deno.test("a minimal profile gets every default", () => {
 Deno.test("the built-in demo profile is valid and complete", () => {
   const p = validateProfile(defaultProfileJson("/h"));
   assert.equal(p.image.source, "/h/demo/image");
-  assert.deepEqual(p.ports.api, { guest: 8080, host: 26700 });
+  assert.deepEqual(p.ports.api, { guest: 8080, host: 26700, scheme: "http" });
+  assert.deepEqual(p.ports.db, { guest: 5432, host: 26701, scheme: "postgres" });
   assert.deepEqual(p.health, [{ name: "api", port: "api", path: "/health", status: 200 }]);
   assert.deepEqual(p.secrets, { API_SECRET: "hex32", DB_PASSWORD: "hex32" });
   assert.deepEqual(p.rotate, { command: "/usr/local/bin/emu-rotate", timeout_s: 60 });
@@ -251,5 +252,19 @@ Deno.test("a run-time value may not share its name with a secret", () => {
     },
     "runtime.API_SECRET",
     "is also a secret: the guest would get two values for API_SECRET",
+  );
+});
+
+Deno.test("a port's scheme defaults to http and must be a URL scheme", () => {
+  const ports = (scheme?: unknown) => ({
+    ...MINIMAL,
+    ports: { db: { guest: 5432, host: 26701, ...(scheme === undefined ? {} : { scheme }) } },
+  });
+  assert.equal(validateProfile(ports()).ports.db.scheme, "http");
+  assert.equal(validateProfile(ports("postgres")).ports.db.scheme, "postgres");
+  rejects(
+    ports("postgres://"),
+    "ports.db.scheme",
+    'must be a URL scheme such as "http" or "postgres", got "postgres://"',
   );
 });
