@@ -9,6 +9,7 @@
  * @module
  */
 import { EmuError } from "../errors.ts";
+import { parseJsonObject } from "./_json.ts";
 import { isPlainName } from "./manifest.ts";
 import { parseVersion } from "./versions.ts";
 
@@ -120,15 +121,7 @@ export function parseDescriptor(
   source: string,
   expect: { version: string; arch: "x86_64" | "aarch64" },
 ): ImageDescriptor {
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw invalid(source, `not JSON (${(err as Error).message})`);
-  }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw invalid(source, "not a JSON object");
-  }
+  const raw = parseJsonObject(text, (problem) => invalid(source, problem));
   if (raw.schema_version !== 1) {
     throw new EmuError(
       "emu_too_old",

@@ -7,6 +7,7 @@
  */
 import { isAbsolute, join } from "node:path";
 import { EmuError } from "../errors.ts";
+import { parseJsonObject } from "./_json.ts";
 
 /** A validated image with absolute paths. */
 export interface ImageInfo {
@@ -62,15 +63,7 @@ function member(value: unknown, field: string, path: string): string {
 export function parseImageJson(text: string, dir: string): ImageInfo {
   const path = join(dir, IMAGE_JSON);
   if (!isAbsolute(dir)) throw bad(path, "the image directory must be an absolute path");
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw bad(path, `not JSON (${(err as Error).message})`);
-  }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw bad(path, "not a JSON object");
-  }
+  const raw = parseJsonObject(text, (problem) => bad(path, problem));
   if (raw.schema_version !== 1) {
     throw new EmuError(
       "image_invalid",

@@ -6,6 +6,7 @@
  * @module
  */
 import { EmuError } from "../errors.ts";
+import { parseJsonObject } from "./_json.ts";
 import { parseVersion } from "./versions.ts";
 
 /** Largest manifest emu reads. */
@@ -123,15 +124,7 @@ export function parseManifest(text: string, source: string): Manifest {
       },
     );
   }
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw invalid(source, `not JSON (${(err as Error).message})`);
-  }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw invalid(source, "not a JSON object");
-  }
+  const raw = parseJsonObject(text, (problem) => invalid(source, problem));
   if (typeof raw.schema_version !== "number" || !Number.isInteger(raw.schema_version)) {
     throw invalid(source, "schema_version must be an integer");
   }

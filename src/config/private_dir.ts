@@ -33,17 +33,7 @@ export interface DirFacts {
  * ```
  */
 export function runtimeDirProblem(facts: DirFacts, uid: number | null): string | null {
-  if (facts.isSymlink) return "it is a symbolic link";
-  if (!facts.isDirectory) return "it is not a directory";
-  if (uid !== null && facts.uid !== null && facts.uid !== uid) {
-    return `it belongs to uid ${facts.uid}, not to you (uid ${uid})`;
-  }
-  if (facts.mode !== null && (facts.mode & 0o022) !== 0) {
-    return `it is writable by other users (mode ${
-      (facts.mode & 0o777).toString(8).padStart(4, "0")
-    })`;
-  }
-  return null;
+  return dirProblem(facts, uid, 0o022);
 }
 
 /**
@@ -52,11 +42,17 @@ export function runtimeDirProblem(facts: DirFacts, uid: number | null): string |
  * under umask 002 or 022) are tightened by {@linkcode ensurePrivateHome} instead.
  */
 export function homeProblem(facts: DirFacts, uid: number | null): string | null {
+  return dirProblem(facts, uid, 0o002);
+}
+
+/** The shared checks: a real directory, the user's, none of `writableBits` set. */
+function dirProblem(facts: DirFacts, uid: number | null, writableBits: number): string | null {
+  if (facts.isSymlink) return "it is a symbolic link";
   if (!facts.isDirectory) return "it is not a directory";
   if (uid !== null && facts.uid !== null && facts.uid !== uid) {
     return `it belongs to uid ${facts.uid}, not to you (uid ${uid})`;
   }
-  if (facts.mode !== null && (facts.mode & 0o002) !== 0) {
+  if (facts.mode !== null && (facts.mode & writableBits) !== 0) {
     return `it is writable by other users (mode ${
       (facts.mode & 0o777).toString(8).padStart(4, "0")
     })`;

@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { startStaticServer } from "./_static_server.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "emu-dl-bench-" });
 const raw = join(dir, "stack.qcow2");
@@ -28,26 +29,11 @@ if (!zst.success) throw new Error("zstd failed");
 await Deno.remove(raw);
 const published = await Deno.readFile(join(dir, "stack.qcow2.zst"));
 const sha256 = createHash("sha256").update(published).digest("hex");
-const port = 28000 + Math.floor(Math.random() * 1000);
-const server = new Deno.Command("python3", {
-  args: ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir],
-  stdout: "null",
-  stderr: "null",
-}).spawn();
-for (let i = 0; i < 100; i++) {
-  const ok = await fetch(`http://127.0.0.1:${port}/`).then(
-    (r) => (r.body?.cancel(), true),
-    () => false,
-  );
-  if (ok) break;
-  await new Promise((r) => setTimeout(r, 50));
-}
-const url = `http://127.0.0.1:${port}/stack.qcow2.zst`;
+const server = await startStaticServer(dir, 28000 + Math.floor(Math.random() * 1000));
+const url = `${server.url}/stack.qcow2.zst`;
 console.log(`published: ${(published.length / 2 ** 20).toFixed(0)} MiB zstd → 400 MiB`);
 globalThis.addEventListener("unload", () => {
-  try {
-    server.kill("SIGKILL");
-  } catch { /* gone */ }
+  server.kill();
   Deno.removeSync(dir, { recursive: true });
 });
 

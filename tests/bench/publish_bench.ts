@@ -9,13 +9,16 @@
  *    checked, download, verify, decompress, install) from `python3 -m http.server` on
  *    127.0.0.1, against `curl -s URL | zstd -d | tee FILE | sha256sum`, then `sync FILE`.
  */
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { generateSigningKey } from "../../src/artifact/signing.ts";
 import { publishImage } from "../../src/image/publish.ts";
+import { startStaticServer } from "./_static_server.ts";
 
 const DEMO = new URL("../../fixtures/out/demo/", import.meta.url).pathname;
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 const present = await Deno.stat(join(DEMO, "image.json")).then(() => true, () => false);
 if (!present) {
@@ -27,42 +30,41 @@ if (!present) {
   const disk = join(DEMO, image.disk);
   console.log(`demo image: ${(image.size / 2 ** 20).toFixed(0)} MiB qcow2 (internally zstd)`);
   let run = 0;
-  const publish = async (level: number) => {
-    const out = join(dir, `l${level}-${run++}`);
+  /** Publishes `imageDir` (at `level`, or the default) to a scratch directory; prints the disk. */
+  const publish = async (imageDir: string, level?: number) => {
+    const out = join(dir, `out-${run++}`);
     const result = await publishImage({
-      imageDir: DEMO,
+      imageDir,
       out,
       key,
       level,
       version: "0.1.0",
       baseUrl: "http://127.0.0.1/release",
     });
+    const published = result.files[0];
     console.log(
-      `level ${level}: ${(result.files[0].bytes / 2 ** 20).toFixed(1)} MiB published disk`,
+      `level ${result.level ?? "none"}: ${published.name}, ${
+        (published.bytes / 2 ** 20).toFixed(1)
+      } MiB`,
     );
     await Deno.remove(out, { recursive: true });
   };
-  const group = { group: "publish the demo image", n: 3, warmup: 1 };
-  Deno.bench("zstd -3 -q -c | sha256sum", { ...group, baseline: true }, async () => {
+  const zstdPeer = (file: string) => async () => {
     const r = await new Deno.Command("sh", {
-      args: ["-c", `zstd -3 -q -c ${disk} | sha256sum > /dev/null`],
+      args: ["-c", `zstd -3 -q -c ${file} | sha256sum > /dev/null`],
     }).output();
     if (!r.success) throw new Error("zstd failed");
-  });
+  };
+
+  const group = { group: "publish the demo image", n: 3, warmup: 1 };
+  Deno.bench("zstd -3 -q -c | sha256sum", { ...group, baseline: true }, zstdPeer(disk));
   for (const level of [1, 3, 9]) {
-    Deno.bench(`emu image publish, zstd level ${level}`, group, async () => await publish(level));
+    Deno.bench(`emu image publish, zstd level ${level}`, group, async () => {
+      await publish(DEMO, level);
+    });
   }
   Deno.bench("emu image publish, default (level 3, or as it is)", group, async () => {
-    const out = join(dir, `auto-${run++}`);
-    const result = await publishImage({
-      imageDir: DEMO,
-      out,
-      key,
-      version: "0.1.0",
-      baseUrl: "http://127.0.0.1/release",
-    });
-    console.log(`default: ${result.files[0].name}, level ${result.level}`);
-    await Deno.remove(out, { recursive: true });
+    await publish(DEMO);
   });
 
   // The same disk with its clusters uncompressed (qemu-img convert without -c): where the
@@ -80,39 +82,21 @@ if (!present) {
   const bytes = await Deno.readFile(plainDisk);
   await Deno.writeTextFile(
     join(plainDir, "image.json"),
-    JSON.stringify({
-      ...image,
-      size: bytes.length,
-      sha256: (await import("node:crypto")).createHash("sha256").update(bytes).digest("hex"),
-    }),
+    JSON.stringify({ ...image, size: bytes.length, sha256: sha256(bytes) }),
   );
   console.log(`uncompressed qcow2: ${(bytes.length / 2 ** 20).toFixed(0)} MiB`);
   const uncompressed = { group: "publish an uncompressed qcow2 of the demo", n: 3, warmup: 1 };
-  Deno.bench("zstd -3 -q -c | sha256sum (uncompressed qcow2)", {
-    ...uncompressed,
-    baseline: true,
-  }, async () => {
-    const r = await new Deno.Command("sh", {
-      args: ["-c", `zstd -3 -q -c ${plainDisk} | sha256sum > /dev/null`],
-    }).output();
-    if (!r.success) throw new Error("zstd failed");
-  });
+  Deno.bench(
+    "zstd -3 -q -c | sha256sum (uncompressed qcow2)",
+    { ...uncompressed, baseline: true },
+    zstdPeer(plainDisk),
+  );
   for (const level of [1, 3, 9]) {
     Deno.bench(
       `emu image publish, zstd level ${level} (uncompressed qcow2)`,
       uncompressed,
       async () => {
-        const out = join(dir, `u${level}-${run++}`);
-        const result = await publishImage({
-          imageDir: plainDir,
-          out,
-          key,
-          level,
-          version: "0.1.0",
-          baseUrl: "http://127.0.0.1/release",
-        });
-        console.log(`level ${level}: ${(result.files[0].bytes / 2 ** 20).toFixed(1)} MiB`);
-        await Deno.remove(out, { recursive: true });
+        await publish(plainDir, level);
       },
     );
   }
@@ -130,23 +114,9 @@ if (!present) {
       baseUrl: `http://127.0.0.1:${port}/${name}`,
     });
   }
-  const server = new Deno.Command("python3", {
-    args: ["-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", dir],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/`).then(
-      (r) => (r.body?.cancel(), true),
-      () => false,
-    );
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const server = await startStaticServer(dir, port);
   globalThis.addEventListener("unload", () => {
-    try {
-      server.kill("SIGKILL");
-    } catch { /* gone */ }
+    server.kill();
     Deno.removeSync(dir, { recursive: true });
   });
   const profile = async (name: string) => {

@@ -40,6 +40,12 @@ interface World {
   emu(args: string[], env?: Record<string, string>): ReturnType<typeof spawnEmu>;
   /** Serves every file of `rel` under `/rel/`. */
   serve(rel: string): Promise<void>;
+  /**
+   * Publishes the fast fixture as release 1.0.0 to `<dir>/rel` for `<server>/rel` and
+   * writes a profile naming only its manifest and key; returns the release directory
+   * and the profile.
+   */
+  publishFast(): Promise<{ rel: string; profile: string }>;
 }
 
 async function withWorld(fn: (w: World) => Promise<void>) {
@@ -56,13 +62,34 @@ async function withWorld(fn: (w: World) => Promise<void>) {
       spawnEmu(args, { cwd: dir, env: { EMU_HOME: join(dir, "home"), ...env } });
     const keygen = await emu(["image", "keygen", "--out", "key.pem"]);
     assert.equal(keygen.code, 0, keygen.stderr);
+    const publicKey = JSON.parse(keygen.stdout);
     await fn({
       dir,
       fixture,
       server,
       key: join(dir, "key.pem"),
-      publicKey: JSON.parse(keygen.stdout),
+      publicKey,
       emu,
+      publishFast: async () => {
+        const rel = join(dir, "rel");
+        const pub = await emu([
+          "image",
+          "publish",
+          fixture,
+          ...["--out", rel, "--key", "key.pem", "--version", "1.0.0"],
+          ...["--base-url", `${server.url}/rel`],
+        ]);
+        assert.equal(pub.code, 0, pub.stderr);
+        const profile = join(dir, "emu.json");
+        await Deno.writeTextFile(
+          profile,
+          JSON.stringify({
+            name: "fast",
+            image: { source: `${server.url}/rel/manifest.json`, public_key: publicKey },
+          }),
+        );
+        return { rel, profile };
+      },
       serve: async (rel) => {
         for await (const e of Deno.readDir(rel)) {
           server.file(`/rel/${e.name}`, await Deno.readFile(join(rel, e.name)));
@@ -97,21 +124,7 @@ Deno.test("keygen: a 0600 P-256 key openssl reads, the public key as a JSON stri
 
 Deno.test("publish: a release openssl, sha256sum and zstd agree with; pulled back with its boot files", () =>
   withWorld(async (w) => {
-    const pub = await w.emu([
-      "image",
-      "publish",
-      w.fixture,
-      "--out",
-      "rel",
-      "--key",
-      "key.pem",
-      "--version",
-      "1.0.0",
-      "--base-url",
-      `${w.server.url}/rel`,
-    ]);
-    assert.equal(pub.code, 0, pub.stderr);
-    const rel = join(w.dir, "rel");
+    const { rel, profile } = await w.publishFast();
     assert.deepEqual(
       await listing(rel),
       [
@@ -160,14 +173,6 @@ Deno.test("publish: a release openssl, sha256sum and zstd agree with; pulled bac
     });
 
     await w.serve(rel);
-    const profile = join(w.dir, "emu.json");
-    await Deno.writeTextFile(
-      profile,
-      JSON.stringify({
-        name: "fast",
-        image: { source: `${w.server.url}/rel/manifest.json`, public_key: w.publicKey },
-      }),
-    );
     const pull = await w.emu(["--config", profile, "pull", "--skip-snapshot", "--json"]);
     assert.equal(pull.code, 0, pull.stderr);
     const installed = JSON.parse(pull.stdout).image;
@@ -187,29 +192,7 @@ Deno.test("publish: a release openssl, sha256sum and zstd agree with; pulled bac
 
 Deno.test("publish → pull: tampering with any one published file is refused, naming it; nothing installed", () =>
   withWorld(async (w) => {
-    const rel = join(w.dir, "rel");
-    const pub = await w.emu([
-      "image",
-      "publish",
-      w.fixture,
-      "--out",
-      rel,
-      "--key",
-      w.key,
-      "--version",
-      "1.0.0",
-      "--base-url",
-      `${w.server.url}/rel`,
-    ]);
-    assert.equal(pub.code, 0, pub.stderr);
-    const profile = join(w.dir, "emu.json");
-    await Deno.writeTextFile(
-      profile,
-      JSON.stringify({
-        name: "fast",
-        image: { source: `${w.server.url}/rel/manifest.json`, public_key: w.publicKey },
-      }),
-    );
+    const { rel, profile } = await w.publishFast();
     const cases: [string, RegExp][] = [
       [
         FILES.disk,

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { basename, join } from "node:path";
 import { spawnEmu } from "../_helpers/cli.ts";
 import { startServer, type TestServer } from "../_helpers/http_server.ts";
+import { signFile } from "../_helpers/openssl.ts";
 import { requireTool } from "../_helpers/require.ts";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -56,15 +57,7 @@ async function withRelease(fn: (r: Release) => Promise<void>) {
     }
     const sums = `${sha(zst)}  stack-amd64.qcow2.zst\n`;
     await Deno.writeTextFile(join(dir, "SHA256SUMS"), sums);
-    await run("openssl", [
-      "dgst",
-      "-sha256",
-      "-sign",
-      "key.pem",
-      "-out",
-      "SHA256SUMS.sig",
-      "SHA256SUMS",
-    ], dir);
+    await signFile(join(dir, "key.pem"), join(dir, "SHA256SUMS"), join(dir, "SHA256SUMS.sig"));
     server.file("/1.4.0/stack-amd64.qcow2.zst", zst);
     server.file("/1.4.0/SHA256SUMS", new TextEncoder().encode(sums));
     server.file("/1.4.0/SHA256SUMS.sig", await Deno.readFile(join(dir, "SHA256SUMS.sig")));
@@ -88,15 +81,11 @@ async function withRelease(fn: (r: Release) => Promise<void>) {
           ...overrides,
         });
         await Deno.writeTextFile(join(dir, "manifest.json"), text);
-        await run("openssl", [
-          "dgst",
-          "-sha256",
-          "-sign",
-          "key.pem",
-          "-out",
-          "manifest.json.sig",
-          "manifest.json",
-        ], dir);
+        await signFile(
+          join(dir, "key.pem"),
+          join(dir, "manifest.json"),
+          join(dir, "manifest.json.sig"),
+        );
         server.file("/manifest.json", new TextEncoder().encode(text));
         server.file("/manifest.json.sig", await Deno.readFile(join(dir, "manifest.json.sig")));
       },
@@ -177,11 +166,7 @@ Deno.test("pull: a wrong key or a tampered signature installs nothing", () =>
       /^error\[signature_invalid\]: Cannot trust the manifest http:\/\/127\.0\.0\.1:\d+\/manifest\.json: its signature does not verify with the configured public key\n/,
     );
     // A signed manifest whose SHA256SUMS is signed by another key.
-    await run(
-      "openssl",
-      ["dgst", "-sha256", "-sign", "other.pem", "-out", "other.sig", "SHA256SUMS"],
-      r.dir,
-    );
+    await signFile(join(r.dir, "other.pem"), join(r.dir, "SHA256SUMS"), join(r.dir, "other.sig"));
     r.server.file("/1.4.0/SHA256SUMS.sig", await Deno.readFile(join(r.dir, "other.sig")));
     const other = await spawnEmu(["--config", await r.profile(), "pull", "--skip-snapshot"], {
       env,

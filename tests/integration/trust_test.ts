@@ -9,10 +9,12 @@ import { spawnEmu } from "../_helpers/cli.ts";
 import { startServer, type TestServer } from "../_helpers/http_server.ts";
 import {
   type Key,
+  type PublishedRelease,
   publishManifest,
   publishRelease,
   releaseKey,
   releaseProfile,
+  sha,
 } from "../_helpers/release_server.ts";
 import { requireTool } from "../_helpers/require.ts";
 
@@ -26,6 +28,11 @@ interface World {
   emu(profile: string, args: string[]): ReturnType<typeof spawnEmu>;
   images(): Promise<string[]>;
   requests(path: string): number;
+  /**
+   * The publisher's release 1.4.0 alone in /manifest.json (both signed), and a profile
+   * for it.
+   */
+  single(): Promise<{ release: PublishedRelease; source: string; profile: string }>;
 }
 
 async function withWorld(fn: (w: World) => Promise<void>) {
@@ -37,17 +44,31 @@ async function withWorld(fn: (w: World) => Promise<void>) {
   const server = startServer();
   const env = { EMU_HOME: join(dir, "home") };
   try {
+    const publisher = await releaseKey(dir, "publisher");
     await fn({
       server,
       dir,
       env,
-      publisher: await releaseKey(dir, "publisher"),
+      publisher,
       attacker: await releaseKey(dir, "attacker"),
       emu: (profile, args) => spawnEmu(["--config", profile, ...args], { env }),
       images: async () =>
         (await Array.fromAsync(Deno.readDir(join(dir, "home", "images"))).catch(() => []))
           .map((e) => e.name).filter((n) => !n.startsWith(".")).sort(),
       requests: (path) => server.requests.filter((q) => q.path === path).length,
+      single: async () => {
+        const release = await publishRelease(server, dir, {
+          prefix: "r",
+          version: "1.4.0",
+          key: publisher,
+          sizeMiB: 16,
+        });
+        const source = await publishManifest(server, dir, "/manifest.json", {
+          latest_stable: "1.4.0",
+          releases: [release.entry],
+        }, { key: publisher });
+        return { release, source, profile: await releaseProfile(dir, source, publisher) };
+      },
     });
   } finally {
     await server.close();
@@ -102,17 +123,7 @@ Deno.test("trust: a release signed by another key for another source is never ta
 
 Deno.test("trust: an installed image that no longer matches the signed SHA256SUMS is pulled again", () =>
   withWorld(async (w) => {
-    const real = await publishRelease(w.server, w.dir, {
-      prefix: "r",
-      version: "1.4.0",
-      key: w.publisher,
-      sizeMiB: 16,
-    });
-    const source = await publishManifest(w.server, w.dir, "/manifest.json", {
-      latest_stable: "1.4.0",
-      releases: [real.entry],
-    }, { key: w.publisher });
-    const profile = await releaseProfile(w.dir, source, w.publisher);
+    const { release: real, profile } = await w.single();
     const first = await w.emu(profile, ["pull", "--skip-snapshot", "--json"]);
     assert.equal(first.code, 0, first.stderr);
     const dir = JSON.parse(first.stdout).image.dir;
@@ -292,21 +303,7 @@ Deno.test("trust: a plain http image URL needs a #sha256= pin (its .sha256 vouch
 
 Deno.test("trust: the key fingerprint in image.json is the one openssl prints for the key", () =>
   withWorld(async (w) => {
-    const r = await publishRelease(w.server, w.dir, {
-      prefix: "r",
-      version: "1.4.0",
-      key: w.publisher,
-      sizeMiB: 16,
-    });
-    const source = await publishManifest(w.server, w.dir, "/manifest.json", {
-      latest_stable: "1.4.0",
-      releases: [r.entry],
-    }, { key: w.publisher });
-    const pull = await w.emu(await releaseProfile(w.dir, source, w.publisher), [
-      "pull",
-      "--skip-snapshot",
-      "--json",
-    ]);
+    const pull = await w.emu((await w.single()).profile, ["pull", "--skip-snapshot", "--json"]);
     assert.equal(pull.code, 0, pull.stderr);
     const der = await new Deno.Command("openssl", {
       args: ["pkey", "-pubin", "-outform", "DER"],
@@ -317,7 +314,6 @@ Deno.test("trust: the key fingerprint in image.json is the one openssl prints fo
     await writer.write(new TextEncoder().encode(w.publisher.pem));
     await writer.close();
     const bytes = (await der.output()).stdout;
-    const { sha } = await import("../_helpers/release_server.ts");
     const meta = JSON.parse(
       await Deno.readTextFile(join(JSON.parse(pull.stdout).image.dir, "image.json")),
     );
