@@ -159,3 +159,31 @@ Deno.test("plain source: URLs are verified by .sha256 or a #sha256= pin; otherwi
       await server.close();
     }
   }));
+
+Deno.test("plain source: a cached URL image is reused only when its full sha256 matches the pin", () =>
+  withPlain(async (dir, pull) => {
+    const server = startServer();
+    try {
+      const disk = await Deno.readFile(join(dir, "stack.qcow2"));
+      server.file("/stack.qcow2", disk);
+      const pinned = `${server.url}/stack.qcow2#sha256=${sha(disk)}`;
+      const first = await pull(pinned);
+      assert.equal(first.code, 0, first.stderr);
+      const installed = JSON.parse(first.stdout).image;
+      // Another image planted under the same id (the id holds only 16 hex digits of the
+      // hash): its image.json names another full hash, so it is not taken as cached.
+      const meta = JSON.parse(await Deno.readTextFile(join(installed.dir, "image.json")));
+      await Deno.writeTextFile(
+        join(installed.dir, "image.json"),
+        JSON.stringify({ ...meta, published_sha256: `${sha(disk).slice(0, 16)}${"0".repeat(48)}` }),
+      );
+      const again = await pull(pinned);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(JSON.parse(again.stdout).cached, false, "downloaded again");
+      assert.equal(server.requests.filter((r) => r.path === "/stack.qcow2").length, 2);
+      const third = await pull(pinned);
+      assert.equal(JSON.parse(third.stdout).cached, true, "the re-installed copy is reused");
+    } finally {
+      await server.close();
+    }
+  }));
