@@ -1,7 +1,7 @@
 /**
- * Release tooling (SPEC §10), pure: `SHA256SUMS` text, the release's entry in the signed
- * manifest, and the Homebrew formula. The thin scripts beside this file read and write
- * files; the release workflow and a maintainer's machine run the same code
+ * Release tooling (docs/architecture.md, «Distribution and self-update»), pure: `SHA256SUMS` text,
+ * the release's entry in the signed manifest, and the Homebrew formula. The thin scripts beside
+ * this file read and write files; the release workflow and a maintainer's machine run the same code
  * (`deno task release:sums|release:manifest|release:formula`).
  *
  * @module

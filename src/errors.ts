@@ -9,63 +9,90 @@
  * @module
  */
 
-/** Stable error codes. Add new codes at the end of a group; never rename one. */
-export type EmuErrorCode =
-  // usage and configuration
-  | "usage"
-  | "config_not_found"
-  | "config_parse"
-  | "config_invalid"
-  | "home_unusable"
-  | "runtime_dir_unusable"
-  | "socket_path_too_long"
-  // files and images
-  | "io"
-  | "iso_invalid_input"
-  | "iso_too_large"
-  | "image_invalid"
-  | "manifest_invalid"
-  | "manifest_too_large"
-  | "emu_too_old"
-  | "release_not_found"
-  | "checksums_invalid"
-  | "signature_invalid"
-  | "download_failed"
-  | "checksum_mismatch"
-  | "image_unavailable"
-  | "rollback_refused"
-  // instances
-  | "instance_busy"
-  | "instance_not_found"
-  | "instance_not_running"
-  | "port_in_use"
-  | "health_timeout"
-  | "guest_command_failed"
-  | "snapshot_failed"
-  | "rotation_failed"
-  // QEMU and the host
-  | "qemu_missing"
-  | "qemu_failed"
-  | "arch_unsupported"
-  | "firmware_missing"
-  | "doctor_failed"
-  // protocol
-  | "protocol"
-  | "protocol_closed"
-  | "protocol_timeout"
-  | "socket_unavailable"
-  | "qmp_command_failed"
-  | "qga_command_failed"
-  | "aborted"
-  // image build
-  | "image_build_input"
-  | "provision_failed"
-  | "provision_timeout"
-  | "publish_input"
-  // self-update
-  | "upgrade_refused"
-  // internal
-  | "internal";
+/**
+ * Every stable error code, by group, with what it means for the user. `docs/errors.md`
+ * is generated from this table (`deno task docs`). Add new codes at the end of a group;
+ * never rename one.
+ */
+export const ERROR_CODES = {
+  "usage and configuration": {
+    usage: "The command line is wrong: an unknown option, a missing argument, a bad value.",
+    config_not_found: "The profile named by --config or EMU_CONFIG does not exist.",
+    config_parse: "emu.json is not valid JSON (the message gives the line and column).",
+    config_invalid: "emu.json has a bad field (the message names every one).",
+    home_unusable:
+      "The emu home cannot be used: HOME is unset, it is not writable, it belongs to another user, or it is shared (writable by others).",
+    runtime_dir_unusable:
+      "The socket directory cannot be used: not absolute, a symlink, another user's, or writable by others.",
+    socket_path_too_long:
+      "A QMP or guest-agent socket path would exceed the 103 bytes unix sockets allow.",
+  },
+  "files and images": {
+    io: "A file could not be read or written (the message names it).",
+    iso_invalid_input:
+      "emu iso was given something it cannot put on an image: a missing directory, a symlink out of it, a link cycle, a special file.",
+    iso_too_large: "The ISO image would exceed what ISO 9660 can address.",
+    image_invalid: "An image, its image.json or a release's descriptor is damaged or inconsistent.",
+    manifest_invalid: "The release manifest is not a valid emu manifest (the field is named).",
+    manifest_too_large: "The release manifest is larger than 1 MiB.",
+    emu_too_old: "The manifest, descriptor or image was written by a newer emu: upgrade.",
+    release_not_found: "The release, or its image for this architecture, is not in the source.",
+    checksums_invalid:
+      "SHA256SUMS (or a .sha256 file) is malformed, or does not list a file emu needs.",
+    signature_invalid:
+      "A signature does not verify, is missing, or no public key is configured; or a signing key is not ECDSA P-256.",
+    download_failed: "A download failed (network, HTTP status) after its retries.",
+    checksum_mismatch:
+      "A downloaded or unpacked file does not have the sha256 its signed release says: nothing was installed.",
+    image_unavailable: "The profile's image is not installed, or cannot be found or pulled.",
+    rollback_refused:
+      "A source offered an older latest release than one emu saw there before; name the version to go back on purpose.",
+  },
+  instances: {
+    instance_busy: "Another emu holds the instance's lock.",
+    instance_not_found: "No instance of that name exists in this emu home.",
+    instance_not_running: "The instance is not running (or is running but not healthy).",
+    port_in_use: "A host port of the profile is taken by another process.",
+    health_timeout: "A health check did not pass within the timeout.",
+    guest_command_failed: "A command run in the guest (emu exec) could not be started.",
+    snapshot_failed: "Saving or loading the VM state failed.",
+    rotation_failed: "The guest's rotate command failed (it must read KEY=VALUE lines and exit 0).",
+  },
+  "QEMU and the host": {
+    qemu_missing: "QEMU (or qemu-img) is not installed, or too old.",
+    qemu_failed: "QEMU exited or failed to start (the message has its last words).",
+    arch_unsupported: "The guest architecture cannot run on this host.",
+    firmware_missing: "The UEFI firmware an image needs is not installed.",
+    doctor_failed: "emu doctor found at least one failed check.",
+  },
+  protocol: {
+    protocol: "QEMU or the guest agent sent something emu cannot read.",
+    protocol_closed: "The QMP or guest-agent connection closed.",
+    protocol_timeout: "QEMU or the guest agent did not answer in time.",
+    socket_unavailable: "A QMP or guest-agent socket could not be connected to.",
+    qmp_command_failed: "QEMU answered a QMP command with an error.",
+    qga_command_failed: "The guest agent answered a command with an error.",
+    aborted: "The operation was cancelled (Ctrl-C); what was done so far is kept or undone.",
+  },
+  "image build and publish": {
+    image_build_input: "emu image build was given bad input (nothing was built).",
+    provision_failed: "The guest reported EMU_PROVISION_FAILED while building.",
+    provision_timeout: "Provisioning did not finish within --timeout.",
+    publish_input: "emu image publish was given bad input (nothing was written).",
+  },
+  "self-update": {
+    upgrade_refused:
+      "emu will not replace this binary (Homebrew, deno run, Windows), or the new one is not the release it claims to be.",
+  },
+  internal: {
+    internal: "A bug in emu: please report it with the message.",
+  },
+} as const;
+
+type CodesOf<T> = { [G in keyof T]: keyof T[G] }[keyof T];
+
+/** Stable error codes (see {@linkcode ERROR_CODES}). */
+export type EmuErrorCode = CodesOf<typeof ERROR_CODES>;
 
 /** Options for {@linkcode EmuError}. */
 export interface EmuErrorOptions {
@@ -104,11 +131,6 @@ export class EmuError extends Error {
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? (code === "usage" ? 2 : 1);
   }
-}
-
-/** True when `err` is an {@linkcode EmuError}, optionally with the given code. */
-export function isEmuError(err: unknown, code?: EmuErrorCode): err is EmuError {
-  return err instanceof EmuError && (code === undefined || err.code === code);
 }
 
 /**

@@ -1,11 +1,11 @@
 /**
- * Stack images from CI (SPEC §4): `emu pull --pr N` / `--run ID` with a
- * `github:owner/repo` source take the image from a GitHub Actions artifact — the newest
- * successful run of the pull request's head commit, or the given run. The artifact zip
- * is verified against the sha256 digest GitHub reports for it (and the image inside
- * against a SHA256SUMS in the zip, when there is one), unpacked, decompressed when it is
- * `.zst`, and installed like any image. CI builds are not release-signed; the digest
- * comes over the authenticated API. Artifacts need a token.
+ * Stack images from CI (docs/architecture.md, «Images and releases»): `emu pull --pr N` / `--run
+ * ID` with a `github:owner/repo` source take the image from a GitHub Actions artifact — the newest
+ * successful run of the pull request's head commit, or the given run. The artifact zip is verified
+ * against the sha256 digest GitHub reports for it (and the image inside against a SHA256SUMS in the
+ * zip, when there is one), unpacked, decompressed when it is `.zst`, and installed like any image.
+ * CI builds are not release-signed; the digest comes over the authenticated API. Artifacts need a
+ * token.
  *
  * @module
  */

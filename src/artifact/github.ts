@@ -1,10 +1,10 @@
 /**
- * GitHub releases as an image source (SPEC §4): `github:owner/repo`. The release (latest,
- * or the tag `v<version>` / `<version>`) is read from the REST API and turned into the
- * same release record a manifest holds, so it is verified the same way: its
- * `SHA256SUMS` asset against `SHA256SUMS.sig` with the release key, the image asset
- * against `SHA256SUMS`. A token (`GITHUB_TOKEN`, `GH_TOKEN`, else `gh auth token`) is
- * sent when there is one: private repositories need it, public ones get higher limits.
+ * GitHub releases as an image source (docs/architecture.md, «Images and releases»):
+ * `github:owner/repo`. The release (latest, or the tag `v<version>` / `<version>`) is read from the
+ * REST API and turned into the same release record a manifest holds, so it is verified the same
+ * way: its `SHA256SUMS` asset against `SHA256SUMS.sig` with the release key, the image asset
+ * against `SHA256SUMS`. A token (`GITHUB_TOKEN`, `GH_TOKEN`, else `gh auth token`) is sent when
+ * there is one: private repositories need it, public ones get higher limits.
  *
  * @module
  */

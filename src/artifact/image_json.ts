@@ -1,7 +1,7 @@
 /**
- * `image.json`: what an installed or built image is (SPEC §2) — version, architecture,
- * the disk's sha256 and size, where it came from, and optionally a kernel, initrd and
- * command line for direct kernel boot. Pure parsing and validation.
+ * `image.json`: what an installed or built image is (docs/architecture.md, «On-disk layout») —
+ * version, architecture, the disk's sha256 and size, where it came from, and optionally a kernel,
+ * initrd and command line for direct kernel boot. Pure parsing and validation.
  *
  * @module
  */

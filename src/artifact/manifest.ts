@@ -1,7 +1,7 @@
 /**
- * The release manifest (SPEC §4, `schema_version` 1): parsing with a size cap, strict
- * validation, and choosing a release and an artifact. Hashes never come from here: they
- * come from the release's signed SHA256SUMS.
+ * The release manifest (`schema_version` 1; docs/architecture.md, «Images and releases»): parsing
+ * with a size cap, strict validation, and choosing a release and an artifact. Hashes never come
+ * from here: they come from the release's signed SHA256SUMS.
  *
  * @module
  */

@@ -1,7 +1,7 @@
 /**
- * Plain image sources (SPEC §4): a qcow2 file path or URL, optionally `.zst`, without a
- * release manifest. Installed into the image cache like a release, so the image is
- * immutable under its snapshots:
+ * Plain image sources (docs/architecture.md, «Images and releases»): a qcow2 file path or URL,
+ * optionally `.zst`, without a release manifest. Installed into the image cache like a release, so
+ * the image is immutable under its snapshots:
  *
  * - a local file is imported (hash, decompress, fsync, rename) and found again by its
  *   path, size and modification time, so a changed file is imported anew;

@@ -1,6 +1,7 @@
 /**
  * `emu image build`: turn a base image and cloud-init user-data into a stack image
- * (SPEC §9). For stack maintainers; users pull what this builds.
+ * (docs/architecture.md, «Guest contract and image build»). For stack maintainers; users pull what
+ * this builds.
  *
  * @module
  */

@@ -84,7 +84,7 @@ export function buildProgram(io: CliIo): Command {
   return program as unknown as Command;
 }
 
-/** The global options (SPEC §3), accepted before the command and after it. */
+/** The global options (docs/cli/emu.md), accepted before the command and after it. */
 export const GLOBAL_OPTION_FLAGS = ["--home", "--config", "--json", "--verbose", "--quiet"];
 
 function addGlobalOptions(command: Command): void {

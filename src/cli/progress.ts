@@ -1,6 +1,6 @@
 /**
- * Download progress for humans and machines (SPEC §5): on a terminal one line redrawn at
- * most 10 times a second with bytes, rate and ETA; otherwise a plain line every 5
+ * Download progress for humans and machines (docs/architecture.md, «Downloads»): on a terminal one
+ * line redrawn at most 10 times a second with bytes, rate and ETA; otherwise a plain line every 5
  * seconds; with `--json`, JSON events on stderr once a second; nothing with `--quiet`.
  *
  * @module

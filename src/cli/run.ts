@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { CommanderError } from "@commander-js/extra-typings";
+import { type Command, CommanderError } from "@commander-js/extra-typings";
 import { resolveHome } from "../config/paths.ts";
 import { ensurePrivateHome } from "../config/private_dir.ts";
 import { EmuError } from "../errors.ts";
@@ -13,9 +13,15 @@ import { ExitStatus } from "./exit.ts";
 import type { CliIo } from "./io.ts";
 import { buildProgram } from "./program.ts";
 
-/** Runs `emu` with `args` (without the program name) and returns the exit code. */
-export async function runCli(args: string[], io: CliIo): Promise<number> {
-  const program = buildProgram(io);
+/**
+ * Runs `emu` with `args` (without the program name) and returns the exit code; `program`
+ * is the command tree writing through `io` (built here unless given).
+ */
+export async function runCli(
+  args: string[],
+  io: CliIo,
+  program: Command = buildProgram(io),
+): Promise<number> {
   // Global options may follow the command; the error printer needs them either way.
   let globals: GlobalOptions = globalsFromArgs(args);
   program.hook("preAction", (_program, action) => {

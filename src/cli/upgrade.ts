@@ -1,6 +1,7 @@
 /**
  * `emu upgrade [--check] [--to V] [--dry-run]`: replace this emu with a verified release
- * (SPEC §10). `--check` exits 10 when an update is available.
+ * (docs/architecture.md, «Distribution and self-update»). `--check` exits 10 when an update is
+ * available.
  *
  * @module
  */

@@ -1,6 +1,7 @@
 /**
  * Where emu keeps things: the home directory layout and the short runtime directory for
- * unix sockets (SPEC §2). Pure functions of their inputs; nothing here touches the disk.
+ * unix sockets (docs/architecture.md, «On-disk layout»). Pure functions of their inputs; nothing
+ * here touches the disk.
  *
  * @module
  */
@@ -96,7 +97,7 @@ export function resolveRuntimeDir(inputs: RuntimeDirInputs): string {
   return `/tmp/emu-${inputs.uid}`;
 }
 
-/** Every path of the home layout (SPEC §2). */
+/** Every path of the home layout (docs/architecture.md, «On-disk layout»). */
 export interface HomeLayout {
   home: string;
   images: string;
@@ -108,7 +109,7 @@ export interface HomeLayout {
   releases: string;
 }
 
-/** The home layout under `home` (SPEC §2). */
+/** The home layout under `home` (docs/architecture.md, «On-disk layout»). */
 export function homeLayout(home: string): HomeLayout {
   return {
     home,
@@ -136,7 +137,10 @@ export function validateInstanceName(name: string): string {
   return name;
 }
 
-/** Files of one instance (SPEC §2) plus its sockets in the runtime directory. */
+/**
+ * Files of one instance (docs/architecture.md, «On-disk layout») plus its sockets in the
+ * runtime directory.
+ */
 export interface InstancePaths {
   dir: string;
   runDisk: string;

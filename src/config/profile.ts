@@ -1,5 +1,5 @@
 /**
- * The `emu.json` profile (SPEC §2): its types and its validation. Pure: takes the
+ * The `emu.json` profile (docs/profile.md): its types and its validation. Pure: takes the
  * parsed JSON and returns a typed {@linkcode Profile} with defaults filled in, or throws
  * a {@linkcode FieldError} naming the first bad field.
  *

@@ -1,5 +1,6 @@
 /**
- * `emu image build` (SPEC §9): base image + cloud-init user-data → a published qcow2.
+ * `emu image build` (docs/architecture.md, «Guest contract and image build»): base image +
+ * cloud-init user-data → a published qcow2.
  *
  * Boot the base on a throw-away overlay with a `cidata` seed written by emu's ISO
  * writer, follow the provisioning markers on the serial console, power the guest off,

@@ -1,8 +1,8 @@
 /**
- * Provisioning markers on the serial console (SPEC §9): the guest prints
- * `EMU_PROVISION_STEP <what>` as it goes, then `EMU_PROVISION_DONE` or
- * `EMU_PROVISION_FAILED <why>`. Pure: turns console bytes into events, across chunk
- * boundaries, ignoring everything else the guest prints.
+ * Provisioning markers on the serial console (docs/architecture.md, «Guest contract and image
+ * build»): the guest prints `EMU_PROVISION_STEP <what>` as it goes, then `EMU_PROVISION_DONE` or
+ * `EMU_PROVISION_FAILED <why>`. Pure: turns console bytes into events, across chunk boundaries,
+ * ignoring everything else the guest prints.
  *
  * @module
  */

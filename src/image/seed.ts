@@ -1,7 +1,7 @@
 /**
- * The NoCloud seed (SPEC §9): an ISO labelled `cidata` holding `user-data`, `meta-data`
- * and every other file of the user-data directory (scripts the user-data runs from the
- * mounted seed), written with emu's own ISO writer.
+ * The NoCloud seed (docs/architecture.md, «Guest contract and image build»): an ISO labelled
+ * `cidata` holding `user-data`, `meta-data` and every other file of the user-data directory
+ * (scripts the user-data runs from the mounted seed), written with emu's own ISO writer.
  *
  * @module
  */

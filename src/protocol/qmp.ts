@@ -1,7 +1,7 @@
 /**
  * QMP client: the QEMU Machine Protocol over a unix socket. Reads the greeting,
  * negotiates capabilities, and offers typed helpers for what capture and resume need
- * (SPEC §6–7).
+ * (docs/architecture.md, «Capture», «Start: resume and rotation»).
  *
  * @module
  */

@@ -1,7 +1,7 @@
 /**
- * Choosing the accelerator (SPEC §8) as pure functions: which candidates are worth a
- * test guest, and which one wins given how each test went. Every rejected candidate
- * keeps its reason, for `emu doctor`.
+ * Choosing the accelerator (docs/architecture.md, «VM topology and accelerator») as pure functions:
+ * which candidates are worth a test guest, and which one wins given how each test went. Every
+ * rejected candidate keeps its reason, for `emu doctor`.
  *
  * Trusting `/dev/kvm` alone is not enough: under nested virtualization it can exist, be
  * writable, and still fail or run far slower than plain emulation.

@@ -1,7 +1,7 @@
 /**
- * The QEMU command line (SPEC §8): one device topology, in a fixed order, for cold boot,
- * capture and resume, so a RAM snapshot always meets the devices it was taken with.
- * Pure: assembles argv from a typed spec and decides nothing.
+ * The QEMU command line (docs/architecture.md, «VM topology and accelerator»): one device topology,
+ * in a fixed order, for cold boot, capture and resume, so a RAM snapshot always meets the devices
+ * it was taken with. Pure: assembles argv from a typed spec and decides nothing.
  *
  * @module
  */
@@ -87,7 +87,7 @@ export function buildArgv(spec: VmSpec): string[] {
   return argv;
 }
 
-/** The device topology, in SPEC §8 order. */
+/** The device topology, in the order of docs/architecture.md, «VM topology and accelerator». */
 function topologyArgs(spec: VmSpec): string[] {
   const hostfwd = spec.forwards.map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join("");
   const args = ["-nodefaults", "-machine", spec.machine, "-accel", spec.accel, "-cpu", spec.cpu];

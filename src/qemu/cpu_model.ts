@@ -1,7 +1,7 @@
 /**
- * The CPU model decision table (SPEC §8), as a pure function. Capture and resume must use
- * the same model, and a wrong one hangs or crashes QEMU, so every case is explicit and
- * returns its reason.
+ * The CPU model decision table (docs/architecture.md, «VM topology and accelerator»), as a pure
+ * function. Capture and resume must use the same model, and a wrong one hangs or crashes QEMU, so
+ * every case is explicit and returns its reason.
  *
  * @module
  */

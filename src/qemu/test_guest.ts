@@ -1,7 +1,8 @@
 /**
  * The accelerator test guest: a few instructions that make QEMU exit with a known code,
  * run under a candidate accelerator with a deadline and timed. A hardware accelerator
- * is trusted only after this runs correctly and fast (SPEC §8).
+ * is trusted only after this runs correctly and fast (docs/architecture.md, «VM topology and
+ * accelerator»).
  *
  * @module
  */

@@ -1,6 +1,7 @@
 /**
- * Which release artifact is this emu (SPEC §10): the target triple of the running
- * platform and the archive name (version order lives with the manifest code). Pure.
+ * Which release artifact is this emu (docs/architecture.md, «Distribution and self-update»): the
+ * target triple of the running platform and the archive name (version order lives with the manifest
+ * code). Pure.
  *
  * @module
  */

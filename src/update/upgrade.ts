@@ -1,8 +1,8 @@
 /**
- * `emu upgrade` (SPEC §10): the signed-manifest updater with rollback. Manifest → release
- * → this target's archive → SHA256SUMS verified against the release key → archive
- * verified against SHA256SUMS → unpacked → the new binary placed next to the current one
- * and run with `--version` → renamed over it, keeping `<exe>.previous` → run again; any
+ * `emu upgrade` (docs/architecture.md, «Distribution and self-update»): the signed-manifest updater
+ * with rollback. Manifest → release → this target's archive → SHA256SUMS verified against the
+ * release key → archive verified against SHA256SUMS → unpacked → the new binary placed next to the
+ * current one and run with `--version` → renamed over it, keeping `<exe>.previous` → run again; any
  * failure puts the old binary back.
  *
  * @module

@@ -1,9 +1,8 @@
 /**
- * Capture (SPEC §6): cold boot on a fresh capture disk, wait until healthy, save RAM and
- * device state to a mapped-ram file, and publish the snapshot directory atomically. The
- * capture disk is frozen read-only and backs every resume, so restored RAM always meets
- * the disk it was captured with. A previous good snapshot stays usable until the new one
- * is complete.
+ * Capture (docs/architecture.md, «Capture»): cold boot on a fresh capture disk, wait until healthy,
+ * save RAM and device state to a mapped-ram file, and publish the snapshot directory atomically.
+ * The capture disk is frozen read-only and backs every resume, so restored RAM always meets the
+ * disk it was captured with. A previous good snapshot stays usable until the new one is complete.
  *
  * @module
  */

@@ -217,8 +217,8 @@ export interface PullRequest {
 
 /**
  * Pulls a release (manifest) or a plain qcow2 source into the image cache, then keeps
- * the cache at its size (SPEC §5: two images by default, least recently used evicted
- * with a warning), never evicting an image a live instance uses.
+ * the cache at its size (two images by default, least recently used evicted with a
+ * warning), never evicting an image a live instance uses.
  */
 export async function pullSource(settings: Settings, request: PullRequest): Promise<PullResult> {
   const common = {

@@ -1,7 +1,7 @@
 /**
- * Saving and loading VM state through a file with mapped-ram + multifd (SPEC §6, §7):
- * the same capabilities on both sides, completion seen through MIGRATION events with
- * query-migrate polling as a fallback.
+ * Saving and loading VM state through a file with mapped-ram + multifd (docs/architecture.md,
+ * «Capture», «Start: resume and rotation»): the same capabilities on both sides, completion seen
+ * through MIGRATION events with query-migrate polling as a fallback.
  *
  * @module
  */

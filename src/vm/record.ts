@@ -1,5 +1,6 @@
 /**
- * `instance.json`: what emu knows about an instance between commands (SPEC §2).
+ * `instance.json`: what emu knows about an instance between commands (docs/architecture.md,
+ * «On-disk layout»).
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
- * Resuming (SPEC §7): from the image's snapshot, or from the state `emu suspend` saved;
- * and recognising a QEMU left paused by an interrupted resume.
+ * Resuming (docs/architecture.md, «Start: resume and rotation»): from the image's snapshot, or from
+ * the state `emu suspend` saved; and recognising a QEMU left paused by an interrupted resume.
  *
  * @module
  */
@@ -27,7 +27,10 @@ import {
   settleGuest,
 } from "./_boot.ts";
 
-/** Resume from `snapshot` (SPEC §7 steps 3–6). Failures become {@linkcode ResumeFailed}. */
+/**
+ * Resume from `snapshot` (docs/architecture.md, «Start: resume and rotation», steps 2–4).
+ * Failures become {@linkcode ResumeFailed}.
+ */
 export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult> {
   const { paths, profile, progress } = ctx;
   await Deno.remove(paths.runDisk).catch(() => {});
@@ -85,7 +88,7 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
 
 /**
  * The raw state file to load: `state.raw`, decompressed once (sparse) from `state.zst`
- * when the snapshot was captured compressed (SPEC §7 step 3).
+ * when the snapshot was captured compressed.
  */
 async function rawState(snapshot: Snapshot, progress: (text: string) => void): Promise<string> {
   const raw = join(snapshot.dir, SNAPSHOT_FILES.state);

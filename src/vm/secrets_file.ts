@@ -1,8 +1,8 @@
 /**
- * The one place secrets may touch the host disk (SPEC §7): `instances/<name>/secrets.env`,
- * mode 0600, written only when the user asks (`emu start --save-secrets`) so that later
- * `emu run` calls against the running instance can hand them on. Any start that rotates
- * removes a stale file first; `emu stop` and `emu reset` remove it.
+ * The one place secrets may touch the host disk (docs/architecture.md, «Start: resume and
+ * rotation»): `instances/<name>/secrets.env`, mode 0600, written only when the user asks (`emu
+ * start --save-secrets`) so that later `emu run` calls against the running instance can hand them
+ * on. Any start that rotates removes a stale file first; `emu stop` and `emu reset` remove it.
  *
  * @module
  */

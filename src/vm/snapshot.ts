@@ -1,7 +1,7 @@
 /**
- * Snapshots on disk (SPEC §2): `snapshots/<image-id>/<fingerprint>/` holding `state.raw`
- * (the mapped-ram migration file, sparse), `disk.qcow2` (the frozen capture disk, read-only)
- * and `snapshot.json` — written last, so a directory without it is not a snapshot.
+ * Snapshots on disk (docs/architecture.md, «On-disk layout»): `snapshots/<image-id>/<fingerprint>/`
+ * holding `state.raw` (the mapped-ram migration file, sparse), `disk.qcow2` (the frozen capture
+ * disk, read-only) and `snapshot.json` — written last, so a directory without it is not a snapshot.
  *
  * @module
  */

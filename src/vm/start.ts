@@ -1,8 +1,8 @@
 /**
- * Starting an instance (SPEC §7): lock, reuse a healthy running instance, check ports
- * before QEMU starts, then resume the user's suspended state, or the image's snapshot
- * (capturing it first if needed), or cold-boot — falling back to a cold boot, and saying
- * so, when a resume fails.
+ * Starting an instance (docs/architecture.md, «Start: resume and rotation»): lock, reuse a healthy
+ * running instance, check ports before QEMU starts, then resume the user's suspended state, or the
+ * image's snapshot (capturing it first if needed), or cold-boot — falling back to a cold boot, and
+ * saying so, when a resume fails.
  *
  * @module
  */

@@ -1,9 +1,9 @@
 /**
- * The snapshot's state file, compressed (SPEC §2, §6, §7): `emu capture --compress`
- * turns the sparse mapped-ram file into `state.zst` (zstd level 1: the file is mostly
- * zero pages, which cost nothing to compress); the first resume decompresses it once into
- * a sparse `state.raw` beside it — zero blocks become holes, so it takes only the guest's
- * used memory on disk, as the capture did.
+ * The snapshot's state file, compressed (docs/architecture.md, «On-disk layout», «Capture», «Start:
+ * resume and rotation»): `emu capture --compress` turns the sparse mapped-ram file into `state.zst`
+ * (zstd level 1: the file is mostly zero pages, which cost nothing to compress); the first resume
+ * decompresses it once into a sparse `state.raw` beside it — zero blocks become holes, so it takes
+ * only the guest's used memory on disk, as the capture did.
  *
  * @module
  */

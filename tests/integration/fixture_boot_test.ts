@@ -1,6 +1,6 @@
 /**
  * The fast fixture guest, built from Debian packages (cached), booted by real QEMU under
- * TCG with emu's own SPEC §8 command line: the guest kernel reads emu's EMUCFG ISO, the
+ * TCG with emu's own command line: the guest kernel reads emu's EMUCFG ISO, the
  * real qemu-ga answers inside it, the health check answers over a host port forward,
  * the rotate command takes secrets over guest-exec stdin, and the ACPI power button
  * (QMP system_powerdown) powers it off cleanly.

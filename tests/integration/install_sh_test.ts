@@ -1,9 +1,9 @@
 /**
- * install.sh (SPEC §10) in real POSIX shells against a release directory served by a real
- * HTTP server on 127.0.0.1: real tar.gz archives, a real SHA256SUMS and a real openssl
- * ECDSA P-256 signature. The "emu" inside the archives is a small shell script that
- * prints a version (the real binary comes from `deno compile` in the release workflow,
- * which cannot run here); install.sh treats it exactly like the real one.
+ * install.sh (docs/architecture.md, «Distribution and self-update») in real POSIX shells against a
+ * release directory served by a real HTTP server on 127.0.0.1: real tar.gz archives, a real
+ * SHA256SUMS and a real openssl ECDSA P-256 signature. The "emu" inside the archives is a small
+ * shell script that prints a version (the real binary comes from `deno compile` in the release
+ * workflow, which cannot run here); install.sh treats it exactly like the real one.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";

@@ -1,8 +1,8 @@
 /**
- * Plain qcow2 sources (SPEC §4) through the real CLI: local files imported into the cache
- * (plain and zstd, re-imported when they change), URLs from a real HTTP server on
- * 127.0.0.1 verified against a published `.sha256` or a `#sha256=` pin, and the bad cases
- * (no hash to verify against, wrong hash, not qcow2) leaving nothing installed.
+ * Plain qcow2 sources (docs/architecture.md, «Images and releases») through the real CLI: local
+ * files imported into the cache (plain and zstd, re-imported when they change), URLs from a real
+ * HTTP server on 127.0.0.1 verified against a published `.sha256` or a `#sha256=` pin, and the bad
+ * cases (no hash to verify against, wrong hash, not qcow2) leaving nothing installed.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";

@@ -1,4 +1,4 @@
-/** The SPEC §8 command line, accepted by a real QEMU, daemonized; QEMU's own errors surface. */
+/** The QEMU command line, accepted by a real QEMU, daemonized; QEMU's own errors surface. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeIsoFile } from "../../src/iso/mod.ts";

@@ -63,7 +63,7 @@ Deno.test("resolveRuntimeDir refuses a relative EMU_RUNTIME_DIR", () => {
   );
 });
 
-Deno.test("homeLayout follows SPEC §2", () => {
+Deno.test("homeLayout follows docs/architecture.md, «On-disk layout»", () => {
   assert.deepEqual(homeLayout("/h"), {
     home: "/h",
     images: "/h/images",

@@ -80,7 +80,7 @@ const GOLDEN_COLD_BOOT = [
   "/home/ada/.emu/instances/default/qemu.pid",
 ]; // deno-fmt-ignore
 
-Deno.test("argv: golden cold boot of the demo profile, in SPEC §8 order", () => {
+Deno.test("argv: golden cold boot of the demo profile, in the topology's fixed order", () => {
   assert.deepEqual(buildArgv(demoSpec()), GOLDEN_COLD_BOOT);
 });
 
