@@ -34,3 +34,78 @@ export async function requireTool(
   console.warn(`SKIPPED (tool missing): ${message}`);
   return false;
 }
+
+/** A tool a test needs: its command, the Debian package, and args that make it exit 0. */
+export interface Tool {
+  name: string;
+  pkg: string;
+  args?: string[];
+}
+
+/** The tools the tests use. */
+export const TOOLS = {
+  qemu: { name: "qemu-system-x86_64", pkg: "qemu-system-x86 (bookworm-backports)" },
+  qemuImg: { name: "qemu-img", pkg: "qemu-utils (bookworm-backports)" },
+  qemuGa: { name: "qemu-ga", pkg: "qemu-guest-agent (bookworm-backports)" },
+  apt: { name: "apt-get", pkg: "apt (the fixture guest is built from Debian packages)" },
+  zstd: { name: "zstd", pkg: "zstd" },
+  openssl: { name: "openssl", pkg: "openssl", args: ["version"] },
+  shellcheck: { name: "shellcheck", pkg: "shellcheck" },
+  dash: { name: "dash", pkg: "dash", args: ["-c", "true"] },
+  fish: { name: "fish", pkg: "fish" },
+  zsh: { name: "zsh", pkg: "zsh" },
+  ruby: { name: "ruby", pkg: "ruby" },
+  sha256sum: { name: "sha256sum", pkg: "coreutils" },
+  debootstrap: { name: "debootstrap", pkg: "debootstrap" },
+  mkfs: { name: "mkfs.ext4", pkg: "e2fsprogs", args: ["-V"] },
+  psql: { name: "psql", pkg: "postgresql-client" },
+  isoinfo: { name: "isoinfo", pkg: "genisoimage", args: ["-version"] },
+  xorriso: { name: "xorriso", pkg: "xorriso", args: ["-version"] },
+  bsdtar: { name: "bsdtar", pkg: "libarchive-tools" },
+} as const satisfies Record<string, Tool>;
+
+const present = new Map<string, boolean>();
+const reported = new Set<string>();
+
+function hasToolSync(tool: Tool): boolean {
+  let found = present.get(tool.name);
+  if (found === undefined) {
+    try {
+      found = new Deno.Command(tool.name, {
+        args: tool.args ?? ["--version"],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).outputSync().success;
+    } catch {
+      found = false;
+    }
+    present.set(tool.name, found);
+  }
+  return found;
+}
+
+/**
+ * Test options for a test that needs `tools`: `{ ignore: true }` when one is missing on a
+ * development machine, so the test is reported as ignored (with a loud line naming the
+ * package), never as passed; in CI (`CI=true`) nothing is ignored, and the test fails on
+ * the missing tool (`requireTool` inside it throws).
+ */
+export function needs(...tools: Tool[]): { ignore: boolean } {
+  const missing = tools.filter((t) => !hasToolSync(t));
+  const strict = Deno.env.get("EMU_TEST_ALLOW_MISSING") !== "1" && Deno.env.get("CI") === "true";
+  if (missing.length === 0 || strict) return { ignore: false };
+  for (const t of missing) {
+    if (reported.has(t.name)) continue;
+    reported.add(t.name);
+    console.warn(
+      `IGNORED (tool missing): tests that need ${t.name} (apt-get install ${t.pkg}; \`sudo bash .ci/install-deps\` installs everything)`,
+    );
+  }
+  return { ignore: true };
+}
+
+/** The tools a whole-VM test with the fast fixture needs. */
+export const VM_TOOLS = [TOOLS.qemu, TOOLS.qemuGa, TOOLS.apt];
+/** The three independent ISO readers. */
+export const ISO_READERS = [TOOLS.isoinfo, TOOLS.xorriso, TOOLS.bsdtar];

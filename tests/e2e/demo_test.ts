@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensureDemoBase, ensureDemoImage } from "../../fixtures/demo.ts";
 import { spawnEmu } from "../_helpers/cli.ts";
-import { requireTool } from "../_helpers/require.ts";
+import { needs, requireTool, TOOLS, VM_TOOLS } from "../_helpers/require.ts";
 import { freePort, qemuProcessesWith, type VmEnv, withVmEnv } from "../_helpers/vm_env.ts";
 
 async function demoTools(): Promise<boolean> {
@@ -68,130 +68,142 @@ async function psql(port: number, password: string): Promise<{ code: number; out
   return { code: r.code, out: dec.decode(r.stdout).trim() + dec.decode(r.stderr).trim() };
 }
 
-Deno.test("demo stack: healthy on resume; each start rotates API secret and DB password", async () => {
-  if (!await demoTools()) return;
-  await withVmEnv(async (vm) => {
-    const apiPort = freePort();
-    const dbPort = freePort();
-    const ports = ["--port", `api=${apiPort}`, "--port", `db=${dbPort}`];
+Deno.test(
+  "demo stack: healthy on resume; each start rotates API secret and DB password",
+  needs(...VM_TOOLS, TOOLS.debootstrap, TOOLS.mkfs, TOOLS.psql),
+  async () => {
+    if (!await demoTools()) return;
+    await withVmEnv(async (vm) => {
+      const apiPort = freePort();
+      const dbPort = freePort();
+      const ports = ["--port", `api=${apiPort}`, "--port", `db=${dbPort}`];
 
-    const first = await startAndGetSecrets(vm, ports);
-    assert.match(first.stderr, /capturing a snapshot of demo/);
-    const status = JSON.parse((await vm.emu(["status", "--json", "--name", "default"])).stdout);
-    assert.equal(status.boot, "resume", "the first start resumed the snapshot it captured");
-    assert.equal(status.healthy, true);
+      const first = await startAndGetSecrets(vm, ports);
+      assert.match(first.stderr, /capturing a snapshot of demo/);
+      const status = JSON.parse((await vm.emu(["status", "--json", "--name", "default"])).stdout);
+      assert.equal(status.boot, "resume", "the first start resumed the snapshot it captured");
+      assert.equal(status.healthy, true);
 
-    // QEMU gives every resumed VM a new generation ID; the guest kernel (CONFIG_VMGENID)
-    // reseeds its RNG, so two starts of one snapshot never share random state.
-    const reseed = await vm.emu([
-      "exec",
-      "--",
-      "sh",
-      "-c",
-      "dmesg | grep -c 'crng reseeded due to virtual machine fork'",
-    ]);
-    assert.equal(reseed.code, 0, reseed.stderr);
-    assert.ok(Number(reseed.stdout.trim()) >= 1, reseed.stdout);
+      // QEMU gives every resumed VM a new generation ID; the guest kernel (CONFIG_VMGENID)
+      // reseeds its RNG, so two starts of one snapshot never share random state.
+      const reseed = await vm.emu([
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "dmesg | grep -c 'crng reseeded due to virtual machine fork'",
+      ]);
+      assert.equal(reseed.code, 0, reseed.stderr);
+      assert.ok(Number(reseed.stdout.trim()) >= 1, reseed.stdout);
 
-    const health = await (await fetch(`http://127.0.0.1:${apiPort}/health`)).json();
-    assert.equal(health.status, "ok");
-    assert.equal(health.instance, "default");
-    assert.equal(await api(apiPort, null), 401);
-    assert.equal(
-      await api(apiPort, "placeholder-api-secret"),
-      401,
-      "the baked-in placeholder is dead",
-    );
-    assert.equal(await api(apiPort, first.api, "hello from the first start"), 201);
-    assert.equal(await api(apiPort, first.api), 200);
-    assert.deepEqual(await psql(dbPort, first.db), { code: 0, out: "1" });
-    const placeholder = await psql(dbPort, "placeholder-db-password");
-    assert.equal(placeholder.code, 2);
-    assert.match(placeholder.out, /password authentication failed for user "app"/);
+      const health = await (await fetch(`http://127.0.0.1:${apiPort}/health`)).json();
+      assert.equal(health.status, "ok");
+      assert.equal(health.instance, "default");
+      assert.equal(await api(apiPort, null), 401);
+      assert.equal(
+        await api(apiPort, "placeholder-api-secret"),
+        401,
+        "the baked-in placeholder is dead",
+      );
+      assert.equal(await api(apiPort, first.api, "hello from the first start"), 201);
+      assert.equal(await api(apiPort, first.api), 200);
+      assert.deepEqual(await psql(dbPort, first.db), { code: 0, out: "1" });
+      const placeholder = await psql(dbPort, "placeholder-db-password");
+      assert.equal(placeholder.code, 2);
+      assert.match(placeholder.out, /password authentication failed for user "app"/);
 
-    // A second start from the pristine snapshot gets new secrets; the old ones are refused.
-    assert.equal((await vm.emu(["reset"])).code, 0);
-    const second = await startAndGetSecrets(vm, ports);
-    assert.notEqual(second.api, first.api);
-    assert.notEqual(second.db, first.db);
-    assert.equal(
-      JSON.parse((await vm.emu(["status", "--json", "--name", "default"])).stdout).boot,
-      "resume",
-    );
-    assert.equal(await api(apiPort, first.api), 401);
-    assert.equal(await api(apiPort, second.api), 200);
-    const old = await psql(dbPort, first.db);
-    assert.equal(old.code, 2);
-    assert.match(old.out, /password authentication failed for user "app"/);
-    // The pristine snapshot has no notes: reset dropped the first start's data.
-    assert.deepEqual(await psql(dbPort, second.db), { code: 0, out: "0" });
+      // A second start from the pristine snapshot gets new secrets; the old ones are refused.
+      assert.equal((await vm.emu(["reset"])).code, 0);
+      const second = await startAndGetSecrets(vm, ports);
+      assert.notEqual(second.api, first.api);
+      assert.notEqual(second.db, first.db);
+      assert.equal(
+        JSON.parse((await vm.emu(["status", "--json", "--name", "default"])).stdout).boot,
+        "resume",
+      );
+      assert.equal(await api(apiPort, first.api), 401);
+      assert.equal(await api(apiPort, second.api), 200);
+      const old = await psql(dbPort, first.db);
+      assert.equal(old.code, 2);
+      assert.match(old.out, /password authentication failed for user "app"/);
+      // The pristine snapshot has no notes: reset dropped the first start's data.
+      assert.deepEqual(await psql(dbPort, second.db), { code: 0, out: "0" });
 
-    // A cold boot rotates too: the rotate command waits for PostgreSQL to come up.
-    assert.equal((await vm.emu(["reset"])).code, 0);
-    const cold = await vm.emu(["start", "--cold", "--save-secrets", ...ports]);
-    assert.equal(cold.code, 0, cold.stderr);
-    assert.match(cold.stdout, /healthy after a cold boot/);
-    const saved = await Deno.readTextFile(join(vm.home, "instances", "default", "secrets.env"));
-    const coldApi = /^API_SECRET=([0-9a-f]{64})$/m.exec(saved)![1];
-    const coldDb = /^DB_PASSWORD=([0-9a-f]{64})$/m.exec(saved)![1];
-    assert.equal(await api(apiPort, coldApi), 200);
-    assert.equal(await api(apiPort, second.api), 401);
-    assert.deepEqual(await psql(dbPort, coldDb), { code: 0, out: "0" });
-  }, { profile: demoProfile });
-});
+      // A cold boot rotates too: the rotate command waits for PostgreSQL to come up.
+      assert.equal((await vm.emu(["reset"])).code, 0);
+      const cold = await vm.emu(["start", "--cold", "--save-secrets", ...ports]);
+      assert.equal(cold.code, 0, cold.stderr);
+      assert.match(cold.stdout, /healthy after a cold boot/);
+      const saved = await Deno.readTextFile(join(vm.home, "instances", "default", "secrets.env"));
+      const coldApi = /^API_SECRET=([0-9a-f]{64})$/m.exec(saved)![1];
+      const coldDb = /^DB_PASSWORD=([0-9a-f]{64})$/m.exec(saved)![1];
+      assert.equal(await api(apiPort, coldApi), 200);
+      assert.equal(await api(apiPort, second.api), 401);
+      assert.deepEqual(await psql(dbPort, coldDb), { code: 0, out: "0" });
+    }, { profile: demoProfile });
+  },
+);
 
-Deno.test("demo stack: --no-rotation keeps the public placeholders and says so", async () => {
-  if (!await demoTools()) return;
-  await withVmEnv(async (vm) => {
-    const apiPort = freePort();
-    const r = await vm.emu([
-      "start",
-      "--no-rotation",
-      "--port",
-      `api=${apiPort}`,
-      "--port",
-      `db=${freePort()}`,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(
-      r.stderr,
-      /warning: --no-rotation: secrets were NOT rotated; API_SECRET, DB_PASSWORD keep the values baked into the snapshot/,
-    );
-    assert.equal(await api(apiPort, "placeholder-api-secret"), 200);
-  }, { profile: demoProfile });
-});
+Deno.test(
+  "demo stack: --no-rotation keeps the public placeholders and says so",
+  needs(...VM_TOOLS, TOOLS.debootstrap, TOOLS.mkfs, TOOLS.psql),
+  async () => {
+    if (!await demoTools()) return;
+    await withVmEnv(async (vm) => {
+      const apiPort = freePort();
+      const r = await vm.emu([
+        "start",
+        "--no-rotation",
+        "--port",
+        `api=${apiPort}`,
+        "--port",
+        `db=${freePort()}`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        /warning: --no-rotation: secrets were NOT rotated; API_SECRET, DB_PASSWORD keep the values baked into the snapshot/,
+      );
+      assert.equal(await api(apiPort, "placeholder-api-secret"), 200);
+    }, { profile: demoProfile });
+  },
+);
 
-Deno.test("image build: a guest that reports failure stops the build; no output, log kept", async () => {
-  if (!await demoTools()) return;
-  const base = await ensureDemoBase({ log: () => {} });
-  const dir = await Deno.makeTempDir({ prefix: "emu-build-fail-" });
-  try {
-    const ud = join(dir, "ud");
-    await Deno.mkdir(ud);
-    await Deno.writeTextFile(
-      join(ud, "user-data"),
-      "#cloud-config\nruncmd:\n  - [sh, -c, 'echo EMU_PROVISION_FAILED database setup failed > /dev/ttyS0']\n",
-    );
-    const out = join(dir, "out", "stack.qcow2");
-    const r = await spawnEmu(
-      ["image", "build", "--base", base.dir, "--user-data", ud, "--out", out],
-      { env: { EMU_HOME: join(dir, "home"), EMU_RUNTIME_DIR: join(dir, "run") } },
-    );
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(
-      r.stderr,
-      /error\[provision_failed\]: Cannot build the image: the guest reported failure after \d+ s: database setup failed\nlast lines of the guest console:\n/,
-    );
-    assert.match(
-      r.stderr,
-      /hint: Nothing was written\. The whole console is in \S+stack\.build\.log\.\n/,
-    );
-    assert.deepEqual(
-      (await Array.fromAsync(Deno.readDir(join(dir, "out")))).map((e) => e.name),
-      ["stack.build.log"],
-    );
-    assert.deepEqual(await qemuProcessesWith(dir), []);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+Deno.test(
+  "image build: a guest that reports failure stops the build; no output, log kept",
+  needs(TOOLS.debootstrap, TOOLS.mkfs, TOOLS.psql),
+  async () => {
+    if (!await demoTools()) return;
+    const base = await ensureDemoBase({ log: () => {} });
+    const dir = await Deno.makeTempDir({ prefix: "emu-build-fail-" });
+    try {
+      const ud = join(dir, "ud");
+      await Deno.mkdir(ud);
+      await Deno.writeTextFile(
+        join(ud, "user-data"),
+        "#cloud-config\nruncmd:\n  - [sh, -c, 'echo EMU_PROVISION_FAILED database setup failed > /dev/ttyS0']\n",
+      );
+      const out = join(dir, "out", "stack.qcow2");
+      const r = await spawnEmu(
+        ["image", "build", "--base", base.dir, "--user-data", ud, "--out", out],
+        { env: { EMU_HOME: join(dir, "home"), EMU_RUNTIME_DIR: join(dir, "run") } },
+      );
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /error\[provision_failed\]: Cannot build the image: the guest reported failure after \d+ s: database setup failed\nlast lines of the guest console:\n/,
+      );
+      assert.match(
+        r.stderr,
+        /hint: Nothing was written\. The whole console is in \S+stack\.build\.log\.\n/,
+      );
+      assert.deepEqual(
+        (await Array.fromAsync(Deno.readDir(join(dir, "out")))).map((e) => e.name),
+        ["stack.build.log"],
+      );
+      assert.deepEqual(await qemuProcessesWith(dir), []);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

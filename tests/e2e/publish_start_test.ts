@@ -15,7 +15,7 @@ import { ensureFastFixture } from "../../fixtures/fast.ts";
 import { spawnEmu } from "../_helpers/cli.ts";
 import { assetsOf, startGithubStandin } from "../_helpers/github_standin.ts";
 import { startServer } from "../_helpers/http_server.ts";
-import { requireTool } from "../_helpers/require.ts";
+import { needs, requireTool, TOOLS, VM_TOOLS } from "../_helpers/require.ts";
 import { freePort, qemuProcessesWith, requireVmTools } from "../_helpers/vm_env.ts";
 
 interface Maintainer {
@@ -107,48 +107,56 @@ async function journey(m: Maintainer, home: string, profile: string, env = {}) {
   assert.equal((await m.user(home, ["--config", profile, "stop"], env)).code, 0);
 }
 
-Deno.test("journey: publish → manifest on a server → a fresh home's emu start pulls, captures, resumes; exec; resume again", () =>
-  withMaintainer(async (m) => {
-    const server = startServer();
-    try {
-      const fixture = (await ensureFastFixture({ log: () => {} })).dir;
-      const rel = join(m.dir, "rel");
-      await m.publish(fixture, rel, ["--version", "1.0.0", "--base-url", `${server.url}/1.0.0`]);
-      for await (const e of Deno.readDir(rel)) {
-        server.file(`/1.0.0/${e.name}`, await Deno.readFile(join(rel, e.name)));
+Deno.test(
+  "journey: publish → manifest on a server → a fresh home's emu start pulls, captures, resumes; exec; resume again",
+  needs(...VM_TOOLS),
+  () =>
+    withMaintainer(async (m) => {
+      const server = startServer();
+      try {
+        const fixture = (await ensureFastFixture({ log: () => {} })).dir;
+        const rel = join(m.dir, "rel");
+        await m.publish(fixture, rel, ["--version", "1.0.0", "--base-url", `${server.url}/1.0.0`]);
+        for await (const e of Deno.readDir(rel)) {
+          server.file(`/1.0.0/${e.name}`, await Deno.readFile(join(rel, e.name)));
+        }
+        const profile = await fastProfile(m.dir, {
+          source: `${server.url}/1.0.0/manifest.json`,
+          public_key: m.publicKey,
+        });
+        await journey(m, "home-manifest", profile);
+      } finally {
+        await server.close();
       }
-      const profile = await fastProfile(m.dir, {
-        source: `${server.url}/1.0.0/manifest.json`,
-        public_key: m.publicKey,
-      });
-      await journey(m, "home-manifest", profile);
-    } finally {
-      await server.close();
-    }
-  }));
+    }),
+);
 
-Deno.test("journey: publish --github → the GitHub stand-in → github:OWNER/REPO starts the same way", () =>
-  withMaintainer(async (m) => {
-    const github = startGithubStandin("acme", "stack");
-    try {
-      const fixture = (await ensureFastFixture({ log: () => {} })).dir;
-      const rel = join(m.dir, "rel");
-      await m.publish(fixture, rel, ["--version", "1.0.0", "--github"]);
-      github.releases.push({ tag: "v1.0.0", assets: await assetsOf(rel) });
-      const profile = await fastProfile(m.dir, {
-        source: "github:acme/stack",
-        public_key: m.publicKey,
-      });
-      await journey(m, "home-github", profile, {
-        EMU_GITHUB_API: github.api,
-        GITHUB_TOKEN: "",
-        GH_TOKEN: "",
-      });
-      assert.ok(github.downloads.some((p) => p.endsWith("/emu-fast-fixture-amd64.vmlinuz")));
-    } finally {
-      await github.close();
-    }
-  }));
+Deno.test(
+  "journey: publish --github → the GitHub stand-in → github:OWNER/REPO starts the same way",
+  needs(...VM_TOOLS),
+  () =>
+    withMaintainer(async (m) => {
+      const github = startGithubStandin("acme", "stack");
+      try {
+        const fixture = (await ensureFastFixture({ log: () => {} })).dir;
+        const rel = join(m.dir, "rel");
+        await m.publish(fixture, rel, ["--version", "1.0.0", "--github"]);
+        github.releases.push({ tag: "v1.0.0", assets: await assetsOf(rel) });
+        const profile = await fastProfile(m.dir, {
+          source: "github:acme/stack",
+          public_key: m.publicKey,
+        });
+        await journey(m, "home-github", profile, {
+          EMU_GITHUB_API: github.api,
+          GITHUB_TOKEN: "",
+          GH_TOKEN: "",
+        });
+        assert.ok(github.downloads.some((p) => p.endsWith("/emu-fast-fixture-amd64.vmlinuz")));
+      } finally {
+        await github.close();
+      }
+    }),
+);
 
 async function api(port: number, secret: string): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${port}/notes`, {
@@ -158,48 +166,56 @@ async function api(port: number, secret: string): Promise<number> {
   return res.status;
 }
 
-Deno.test("journey: the built-in demo profile pulls the demo release (demo-v tags) and starts it, secrets rotated", async () => {
-  if (!await requireTool("debootstrap", "debootstrap", ["--version"])) return;
-  if (!await requireTool("mkfs.ext4", "e2fsprogs", ["-V"])) return;
-  await withMaintainer(async (m) => {
-    const github = startGithubStandin("acme", "emu");
-    try {
-      const demo = await ensureDemoImage({ log: () => {} });
-      const rel = join(m.dir, "demo-rel");
-      await m.publish(demo.dir, rel, ["--version", "0.1.0", "--github"]);
-      // emu's own release and the demo's share the repository; only demo-v tags count.
-      github.releases.push({ tag: "v9.9.9", assets: {} });
-      github.releases.push({ tag: "demo-v0.1.0", assets: await assetsOf(rel) });
-      await Deno.writeTextFile(join(m.dir, "release.pub.pem"), m.publicKey);
-      const env = {
-        EMU_RELEASE_REPO: "acme/emu",
-        EMU_RELEASE_PUBLIC_KEY: join(m.dir, "release.pub.pem"),
-        EMU_GITHUB_API: github.api,
-        GITHUB_TOKEN: "",
-        GH_TOKEN: "",
-      };
-      const [apiPort, dbPort] = [freePort(), freePort()];
-      const ports = ["--port", `api=${apiPort}`, "--port", `db=${dbPort}`];
-      const start = await m.user("home-demo", ["start", "--save-secrets", ...ports], env);
-      assert.equal(start.code, 0, start.stderr);
-      // Its qcow2 is compressed inside: published as it is, moved into place on pull.
-      assert.match(start.stderr, /pulling demo-amd64\.qcow2 \(release 0\.1\.0\)\n/);
-      assert.match(start.stderr, /capturing a snapshot of demo 0\.1\.0 \(once per image\)/);
-      assert.match(start.stdout, new RegExp(`\\n  api +http://127\\.0\\.0\\.1:${apiPort}\\n`));
-      assert.match(start.stdout, new RegExp(`\\n  db +postgres://127\\.0\\.0\\.1:${dbPort}\\n`));
-      const saved = await Deno.readTextFile(
-        join(m.dir, "home-demo", "instances", "default", "secrets.env"),
-      );
-      const secret = /^API_SECRET=([0-9a-f]{64})$/m.exec(saved)![1];
-      assert.equal(await api(apiPort, secret), 200, "the rotated secret works");
-      assert.equal(await api(apiPort, "placeholder-api-secret"), 401, "the baked-in one does not");
-      const config = JSON.parse((await m.user("home-demo", ["config", "--json"], env)).stdout);
-      assert.equal(config.profile.image.source, "github:acme/emu#demo-v");
-    } finally {
-      await github.close();
-    }
-  });
-});
+Deno.test(
+  "journey: the built-in demo profile pulls the demo release (demo-v tags) and starts it, secrets rotated",
+  needs(TOOLS.debootstrap, TOOLS.mkfs, ...VM_TOOLS),
+  async () => {
+    if (!await requireTool("debootstrap", "debootstrap", ["--version"])) return;
+    if (!await requireTool("mkfs.ext4", "e2fsprogs", ["-V"])) return;
+    await withMaintainer(async (m) => {
+      const github = startGithubStandin("acme", "emu");
+      try {
+        const demo = await ensureDemoImage({ log: () => {} });
+        const rel = join(m.dir, "demo-rel");
+        await m.publish(demo.dir, rel, ["--version", "0.1.0", "--github"]);
+        // emu's own release and the demo's share the repository; only demo-v tags count.
+        github.releases.push({ tag: "v9.9.9", assets: {} });
+        github.releases.push({ tag: "demo-v0.1.0", assets: await assetsOf(rel) });
+        await Deno.writeTextFile(join(m.dir, "release.pub.pem"), m.publicKey);
+        const env = {
+          EMU_RELEASE_REPO: "acme/emu",
+          EMU_RELEASE_PUBLIC_KEY: join(m.dir, "release.pub.pem"),
+          EMU_GITHUB_API: github.api,
+          GITHUB_TOKEN: "",
+          GH_TOKEN: "",
+        };
+        const [apiPort, dbPort] = [freePort(), freePort()];
+        const ports = ["--port", `api=${apiPort}`, "--port", `db=${dbPort}`];
+        const start = await m.user("home-demo", ["start", "--save-secrets", ...ports], env);
+        assert.equal(start.code, 0, start.stderr);
+        // Its qcow2 is compressed inside: published as it is, moved into place on pull.
+        assert.match(start.stderr, /pulling demo-amd64\.qcow2 \(release 0\.1\.0\)\n/);
+        assert.match(start.stderr, /capturing a snapshot of demo 0\.1\.0 \(once per image\)/);
+        assert.match(start.stdout, new RegExp(`\\n  api +http://127\\.0\\.0\\.1:${apiPort}\\n`));
+        assert.match(start.stdout, new RegExp(`\\n  db +postgres://127\\.0\\.0\\.1:${dbPort}\\n`));
+        const saved = await Deno.readTextFile(
+          join(m.dir, "home-demo", "instances", "default", "secrets.env"),
+        );
+        const secret = /^API_SECRET=([0-9a-f]{64})$/m.exec(saved)![1];
+        assert.equal(await api(apiPort, secret), 200, "the rotated secret works");
+        assert.equal(
+          await api(apiPort, "placeholder-api-secret"),
+          401,
+          "the baked-in one does not",
+        );
+        const config = JSON.parse((await m.user("home-demo", ["config", "--json"], env)).stdout);
+        assert.equal(config.profile.image.source, "github:acme/emu#demo-v");
+      } finally {
+        await github.close();
+      }
+    });
+  },
+);
 
 Deno.test("demo profile: no local build and no known release → one clear error naming both ways", async () => {
   const dir = await Deno.makeTempDir({ prefix: "emu-demo-none-" });

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { spawnEmu } from "../_helpers/cli.ts";
 import { ecKeyPair, signFile } from "../_helpers/openssl.ts";
-import { hasTool, requireTool } from "../_helpers/require.ts";
+import { hasTool, needs, requireTool, TOOLS } from "../_helpers/require.ts";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const IMAGE = "stack-amd64.qcow2.zst";
@@ -195,145 +195,179 @@ async function images(dir: string): Promise<string[]> {
     .map((e) => e.name).filter((n) => !n.startsWith(".")).sort();
 }
 
-Deno.test("github source: the latest release, verified like a manifest release, no token", () =>
-  withGithub(async (g) => {
-    if (await hasTool("gh", ["auth", "token"])) {
-      console.warn(
-        "SKIPPED (gh is logged in here): this case needs a machine without a GitHub token",
+Deno.test(
+  "github source: the latest release, verified like a manifest release, no token",
+  needs(TOOLS.qemuImg, TOOLS.zstd, TOOLS.openssl),
+  () =>
+    withGithub(async (g) => {
+      if (await hasTool("gh", ["auth", "token"])) {
+        console.warn(
+          "SKIPPED (gh is logged in here): this case needs a machine without a GitHub token",
+        );
+        return;
+      }
+      const r = await g.pull([]);
+      assert.equal(r.code, 0, r.stderr);
+      const { image, cached } = JSON.parse(r.stdout);
+      assert.equal(cached, false);
+      assert.equal(image.version, "1.2.0");
+      assert.equal(image.source, "github:acme/stack");
+      assert.deepEqual(await Deno.readFile(image.disk), g.disk);
+      const ids = await images(g.dir);
+      assert.equal(ids.length, 1);
+      assert.match(ids[0], /^1\.2\.0-image-amd64-[0-9a-f]{12}$/);
+      assert.ok(g.seen.every((s) => s.authorization === null), "no token, no Authorization");
+      assert.ok(g.seen.some((s) => s.path === `/acme/stack/releases/download/v1.2.0/${IMAGE}`));
+
+      const again = await g.pull(["--version", "v1.2.0"]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(JSON.parse(again.stdout).cached, true);
+    }),
+);
+
+Deno.test(
+  "github source: with a token, API and asset requests carry it; assets come from the API",
+  needs(TOOLS.qemuImg, TOOLS.zstd, TOOLS.openssl),
+  () =>
+    withGithub(async (g) => {
+      const r = await g.pull([], { GITHUB_TOKEN: "t0ken" });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await Deno.readFile(JSON.parse(r.stdout).image.disk), g.disk);
+      assert.ok(g.seen.length >= 4);
+      assert.ok(g.seen.every((s) => s.authorization === "Bearer t0ken"), JSON.stringify(g.seen));
+      const assets = g.seen.filter((s) => s.path.includes("/releases/assets/"));
+      assert.equal(assets.length, 3, "SHA256SUMS, its signature and the image");
+      assert.ok(assets.every((s) => s.accept === "application/octet-stream"));
+    }),
+);
+
+Deno.test(
+  "github source: unknown version, unsigned release, wrong key → refused, nothing installed",
+  needs(TOOLS.qemuImg, TOOLS.zstd, TOOLS.openssl),
+  () =>
+    withGithub(async (g) => {
+      const missing = await g.pull(["--version", "9.9.9"], { GITHUB_TOKEN: "t" });
+      assert.equal(missing.code, 1);
+      assert.equal(
+        missing.stderr.split("\n")[0],
+        "error[release_not_found]: Cannot find release 9.9.9 of acme/stack on GitHub",
       );
-      return;
-    }
-    const r = await g.pull([]);
-    assert.equal(r.code, 0, r.stderr);
-    const { image, cached } = JSON.parse(r.stdout);
-    assert.equal(cached, false);
-    assert.equal(image.version, "1.2.0");
-    assert.equal(image.source, "github:acme/stack");
-    assert.deepEqual(await Deno.readFile(image.disk), g.disk);
-    const ids = await images(g.dir);
-    assert.equal(ids.length, 1);
-    assert.match(ids[0], /^1\.2\.0-image-amd64-[0-9a-f]{12}$/);
-    assert.ok(g.seen.every((s) => s.authorization === null), "no token, no Authorization");
-    assert.ok(g.seen.some((s) => s.path === `/acme/stack/releases/download/v1.2.0/${IMAGE}`));
+      const wrongKey = await g.pull([], { GITHUB_TOKEN: "t" }, join(g.dir, "other.pub.pem"));
+      assert.equal(wrongKey.code, 1);
+      assert.match(wrongKey.stderr, /^error\[signature_invalid\]: /m);
+      g.omit.add("SHA256SUMS.sig");
+      const unsigned = await g.pull([], { GITHUB_TOKEN: "t" });
+      assert.equal(unsigned.code, 1);
+      assert.match(
+        unsigned.stderr,
+        /error\[checksums_invalid\]: Cannot use GitHub release v1\.2\.0: it has no SHA256SUMS\.sig asset\nhint: emu installs only signed releases/,
+      );
+      assert.deepEqual(await images(g.dir), []);
+    }),
+);
 
-    const again = await g.pull(["--version", "v1.2.0"]);
-    assert.equal(again.code, 0, again.stderr);
-    assert.equal(JSON.parse(again.stdout).cached, true);
-  }));
+Deno.test(
+  "github source: list-releases shows the signed releases, marks latest and installed",
+  needs(TOOLS.qemuImg, TOOLS.zstd, TOOLS.openssl),
+  () =>
+    withGithub(async (g) => {
+      const before = await g.listReleases();
+      assert.equal(before.code, 0, before.stderr);
+      const listed = JSON.parse(before.stdout);
+      assert.equal(listed.latest_stable, "1.2.0");
+      assert.deepEqual(
+        listed.releases.map((r: { version: string; latest: boolean; installed: boolean }) => [
+          r.version,
+          r.latest,
+          r.installed,
+        ]),
+        [["1.2.0", true, false]],
+        "the draft and the unsigned pre-release are not offered",
+      );
+      assert.equal((await g.pull([], { GITHUB_TOKEN: "t" })).code, 0);
+      const after = JSON.parse((await g.listReleases()).stdout);
+      assert.equal(after.releases[0].installed, true);
+    }),
+);
 
-Deno.test("github source: with a token, API and asset requests carry it; assets come from the API", () =>
-  withGithub(async (g) => {
-    const r = await g.pull([], { GITHUB_TOKEN: "t0ken" });
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(await Deno.readFile(JSON.parse(r.stdout).image.disk), g.disk);
-    assert.ok(g.seen.length >= 4);
-    assert.ok(g.seen.every((s) => s.authorization === "Bearer t0ken"), JSON.stringify(g.seen));
-    const assets = g.seen.filter((s) => s.path.includes("/releases/assets/"));
-    assert.equal(assets.length, 3, "SHA256SUMS, its signature and the image");
-    assert.ok(assets.every((s) => s.accept === "application/octet-stream"));
-  }));
+Deno.test(
+  "github source: --pr and --run pull the CI artifact, verified by GitHub's digest",
+  needs(TOOLS.qemuImg, TOOLS.zstd, TOOLS.openssl),
+  () =>
+    withGithub(async (g) => {
+      const pr = await g.pull(["--pr", "7"], { GITHUB_TOKEN: "t" });
+      assert.equal(pr.code, 0, pr.stderr);
+      assert.match(
+        pr.stderr,
+        /pulling CI artifact stack-image-amd64 of run 41 \(pull request 7\)\n/,
+      );
+      const { image } = JSON.parse(pr.stdout);
+      assert.equal(image.version, "pr-7");
+      assert.deepEqual(await Deno.readFile(image.disk), g.disk, "unzipped and zstd-decompressed");
+      const ciIds = await images(g.dir);
+      assert.equal(ciIds.length, 1);
+      assert.match(ciIds[0], /^github-acme-stack-run41-stack-image-amd64-[0-9a-f]{8}$/);
+      const blob = g.seen.filter((s) => s.path === "/blob/2");
+      assert.equal(blob.length, 1);
+      assert.equal(blob[0].authorization, null, "the token stays with GitHub across the redirect");
+      // The same run by id: the same cache entry.
+      const run = await g.pull(["--run", "41"], { GITHUB_TOKEN: "t" });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(JSON.parse(run.stdout).cached, true);
+      // A release pull ("latest") never picks a CI build.
+      const list = JSON.parse((await g.listReleases()).stdout);
+      assert.equal(list.releases[0].installed, false);
+    }),
+);
 
-Deno.test("github source: unknown version, unsigned release, wrong key → refused, nothing installed", () =>
-  withGithub(async (g) => {
-    const missing = await g.pull(["--version", "9.9.9"], { GITHUB_TOKEN: "t" });
-    assert.equal(missing.code, 1);
-    assert.equal(
-      missing.stderr.split("\n")[0],
-      "error[release_not_found]: Cannot find release 9.9.9 of acme/stack on GitHub",
-    );
-    const wrongKey = await g.pull([], { GITHUB_TOKEN: "t" }, join(g.dir, "other.pub.pem"));
-    assert.equal(wrongKey.code, 1);
-    assert.match(wrongKey.stderr, /^error\[signature_invalid\]: /m);
-    g.omit.add("SHA256SUMS.sig");
-    const unsigned = await g.pull([], { GITHUB_TOKEN: "t" });
-    assert.equal(unsigned.code, 1);
-    assert.match(
-      unsigned.stderr,
-      /error\[checksums_invalid\]: Cannot use GitHub release v1\.2\.0: it has no SHA256SUMS\.sig asset\nhint: emu installs only signed releases/,
-    );
-    assert.deepEqual(await images(g.dir), []);
-  }));
+Deno.test(
+  "github source: CI artifacts need a token, a matching digest and a github source",
+  needs(TOOLS.qemuImg, TOOLS.zstd, TOOLS.openssl),
+  () =>
+    withGithub(async (g) => {
+      const noToken = await g.pull(["--pr", "7"]);
+      if (!(await hasTool("gh", ["auth", "token"]))) {
+        assert.equal(noToken.code, 1);
+        assert.match(
+          noToken.stderr,
+          /GitHub serves them only with a token\nhint: Set GITHUB_TOKEN/,
+        );
+      }
+      const noImage = await g.pull(["--run", "40"], { GITHUB_TOKEN: "t" });
+      assert.equal(noImage.code, 1);
+      assert.match(
+        noImage.stderr,
+        /^error\[release_not_found\]: Cannot find an image artifact in run 40\n/,
+      );
+      g.ci.digest = `sha256:${"0".repeat(64)}`;
+      const bad = await g.pull(["--pr", "7"], { GITHUB_TOKEN: "t" });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /error\[checksum_mismatch\]: .*GitHub's artifact digest says 0{64}/);
+      const both = await g.pull(["--pr", "7", "--run", "41"], { GITHUB_TOKEN: "t" });
+      assert.equal(both.code, 2);
+      assert.match(both.stderr, /^error\[usage\]: Cannot use --pr and --run together/);
+      assert.deepEqual(await images(g.dir), []);
+    }),
+);
 
-Deno.test("github source: list-releases shows the signed releases, marks latest and installed", () =>
-  withGithub(async (g) => {
-    const before = await g.listReleases();
-    assert.equal(before.code, 0, before.stderr);
-    const listed = JSON.parse(before.stdout);
-    assert.equal(listed.latest_stable, "1.2.0");
-    assert.deepEqual(
-      listed.releases.map((r: { version: string; latest: boolean; installed: boolean }) => [
-        r.version,
-        r.latest,
-        r.installed,
-      ]),
-      [["1.2.0", true, false]],
-      "the draft and the unsigned pre-release are not offered",
-    );
-    assert.equal((await g.pull([], { GITHUB_TOKEN: "t" })).code, 0);
-    const after = JSON.parse((await g.listReleases()).stdout);
-    assert.equal(after.releases[0].installed, true);
-  }));
-
-Deno.test("github source: --pr and --run pull the CI artifact, verified by GitHub's digest", () =>
-  withGithub(async (g) => {
-    const pr = await g.pull(["--pr", "7"], { GITHUB_TOKEN: "t" });
-    assert.equal(pr.code, 0, pr.stderr);
-    assert.match(pr.stderr, /pulling CI artifact stack-image-amd64 of run 41 \(pull request 7\)\n/);
-    const { image } = JSON.parse(pr.stdout);
-    assert.equal(image.version, "pr-7");
-    assert.deepEqual(await Deno.readFile(image.disk), g.disk, "unzipped and zstd-decompressed");
-    const ciIds = await images(g.dir);
-    assert.equal(ciIds.length, 1);
-    assert.match(ciIds[0], /^github-acme-stack-run41-stack-image-amd64-[0-9a-f]{8}$/);
-    const blob = g.seen.filter((s) => s.path === "/blob/2");
-    assert.equal(blob.length, 1);
-    assert.equal(blob[0].authorization, null, "the token stays with GitHub across the redirect");
-    // The same run by id: the same cache entry.
-    const run = await g.pull(["--run", "41"], { GITHUB_TOKEN: "t" });
-    assert.equal(run.code, 0, run.stderr);
-    assert.equal(JSON.parse(run.stdout).cached, true);
-    // A release pull ("latest") never picks a CI build.
-    const list = JSON.parse((await g.listReleases()).stdout);
-    assert.equal(list.releases[0].installed, false);
-  }));
-
-Deno.test("github source: CI artifacts need a token, a matching digest and a github source", () =>
-  withGithub(async (g) => {
-    const noToken = await g.pull(["--pr", "7"]);
-    if (!(await hasTool("gh", ["auth", "token"]))) {
-      assert.equal(noToken.code, 1);
-      assert.match(noToken.stderr, /GitHub serves them only with a token\nhint: Set GITHUB_TOKEN/);
-    }
-    const noImage = await g.pull(["--run", "40"], { GITHUB_TOKEN: "t" });
-    assert.equal(noImage.code, 1);
-    assert.match(
-      noImage.stderr,
-      /^error\[release_not_found\]: Cannot find an image artifact in run 40\n/,
-    );
-    g.ci.digest = `sha256:${"0".repeat(64)}`;
-    const bad = await g.pull(["--pr", "7"], { GITHUB_TOKEN: "t" });
-    assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /error\[checksum_mismatch\]: .*GitHub's artifact digest says 0{64}/);
-    const both = await g.pull(["--pr", "7", "--run", "41"], { GITHUB_TOKEN: "t" });
-    assert.equal(both.code, 2);
-    assert.match(both.stderr, /^error\[usage\]: Cannot use --pr and --run together/);
-    assert.deepEqual(await images(g.dir), []);
-  }));
-
-Deno.test("github source: a CI artifact whose SHA256SUMS does not list its image is refused", () =>
-  withGithub(async (g) => {
-    await Deno.writeTextFile(join(g.dir, "SUMS-OTHER"), `${"a".repeat(64)}  other.qcow2.zst\n`);
-    await run("python3", [
-      "-c",
-      `import zipfile; z = zipfile.ZipFile("other.zip", "w", zipfile.ZIP_DEFLATED); z.write("${IMAGE}", "out/${IMAGE}"); z.write("SUMS-OTHER", "out/SHA256SUMS"); z.close()`,
-    ], g.dir);
-    g.ci.zip = await Deno.readFile(join(g.dir, "other.zip"));
-    g.ci.digest = `sha256:${sha(g.ci.zip)}`;
-    const r = await g.pull(["--run", "41"], { GITHUB_TOKEN: "t" });
-    assert.equal(r.code, 1);
-    assert.match(
-      r.stderr,
-      /^error\[checksums_invalid\]: Cannot install stack-amd64\.qcow2\.zst from the CI artifact: the artifact's SHA256SUMS does not list it\n/m,
-    );
-    assert.deepEqual(await images(g.dir), []);
-  }));
+Deno.test(
+  "github source: a CI artifact whose SHA256SUMS does not list its image is refused",
+  needs(TOOLS.qemuImg, TOOLS.zstd, TOOLS.openssl),
+  () =>
+    withGithub(async (g) => {
+      await Deno.writeTextFile(join(g.dir, "SUMS-OTHER"), `${"a".repeat(64)}  other.qcow2.zst\n`);
+      await run("python3", [
+        "-c",
+        `import zipfile; z = zipfile.ZipFile("other.zip", "w", zipfile.ZIP_DEFLATED); z.write("${IMAGE}", "out/${IMAGE}"); z.write("SUMS-OTHER", "out/SHA256SUMS"); z.close()`,
+      ], g.dir);
+      g.ci.zip = await Deno.readFile(join(g.dir, "other.zip"));
+      g.ci.digest = `sha256:${sha(g.ci.zip)}`;
+      const r = await g.pull(["--run", "41"], { GITHUB_TOKEN: "t" });
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /^error\[checksums_invalid\]: Cannot install stack-amd64\.qcow2\.zst from the CI artifact: the artifact's SHA256SUMS does not list it\n/m,
+      );
+      assert.deepEqual(await images(g.dir), []);
+    }),
+);

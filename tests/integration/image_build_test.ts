@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensureFastFixture } from "../../fixtures/fast.ts";
 import { spawnEmu } from "../_helpers/cli.ts";
-import { requireTool } from "../_helpers/require.ts";
+import { needs, requireTool, TOOLS, VM_TOOLS } from "../_helpers/require.ts";
 import { qemuProcessesWith } from "../_helpers/vm_env.ts";
 
 async function withBuildDir(fn: (dir: string, env: Record<string, string>) => Promise<void>) {
@@ -36,149 +36,161 @@ async function userData(dir: string, text = "#cloud-config\nruncmd: [[true]]\n")
   return ud;
 }
 
-Deno.test("image build: bad input is refused with a clear error and nothing written", () =>
-  withBuildDir(async (dir, env) => {
-    const ud = await userData(dir);
-    const notQcow2 = join(dir, "raw.img");
-    await Deno.writeFile(notQcow2, new Uint8Array(65536));
-    const out = join(dir, "out");
-    await Deno.mkdir(out);
-    const cases: [string[], RegExp][] = [
-      [
-        ["--base", join(dir, "missing.qcow2"), "--user-data", ud, "--out", join(out, "x.qcow2")],
-        /^error\[image_build_input\]: Cannot use base \S+missing\.qcow2: no such file or directory\n/,
-      ],
-      [
-        ["--base", notQcow2, "--user-data", ud, "--out", join(out, "x.qcow2")],
-        /^error\[image_build_input\]: Cannot use base \S+raw\.img: not a qcow2 file/,
-      ],
-      [
-        ["--base", notQcow2, "--user-data", ud, "--out", join(out, "x.img")],
-        /^error\[image_build_input\]: Cannot write \S+x\.img: --out must end in \.qcow2\n/,
-      ],
-    ];
-    const base = join(dir, "base.qcow2");
-    const img = await new Deno.Command("qemu-img", {
-      args: ["create", "-q", "-f", "qcow2", base, "64M"],
-    }).output().catch(() => null);
-    if (img?.success) {
-      cases.push([
-        ["--base", base, "--user-data", join(dir, "nope"), "--out", join(out, "x.qcow2")],
-        /^error\[image_build_input\]: Cannot use user-data directory \S+nope: it does not exist\n/,
+Deno.test(
+  "image build: bad input is refused with a clear error and nothing written",
+  needs(TOOLS.qemuImg),
+  () =>
+    withBuildDir(async (dir, env) => {
+      const ud = await userData(dir);
+      const notQcow2 = join(dir, "raw.img");
+      await Deno.writeFile(notQcow2, new Uint8Array(65536));
+      const out = join(dir, "out");
+      await Deno.mkdir(out);
+      const cases: [string[], RegExp][] = [
+        [
+          ["--base", join(dir, "missing.qcow2"), "--user-data", ud, "--out", join(out, "x.qcow2")],
+          /^error\[image_build_input\]: Cannot use base \S+missing\.qcow2: no such file or directory\n/,
+        ],
+        [
+          ["--base", notQcow2, "--user-data", ud, "--out", join(out, "x.qcow2")],
+          /^error\[image_build_input\]: Cannot use base \S+raw\.img: not a qcow2 file/,
+        ],
+        [
+          ["--base", notQcow2, "--user-data", ud, "--out", join(out, "x.img")],
+          /^error\[image_build_input\]: Cannot write \S+x\.img: --out must end in \.qcow2\n/,
+        ],
+      ];
+      const base = join(dir, "base.qcow2");
+      const img = await new Deno.Command("qemu-img", {
+        args: ["create", "-q", "-f", "qcow2", base, "64M"],
+      }).output().catch(() => null);
+      if (img?.success) {
+        cases.push([
+          ["--base", base, "--user-data", join(dir, "nope"), "--out", join(out, "x.qcow2")],
+          /^error\[image_build_input\]: Cannot use user-data directory \S+nope: it does not exist\n/,
+        ]);
+      }
+      for (const [args, message] of cases) {
+        const r = await spawnEmu(["image", "build", ...args], { env });
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, message);
+        assert.match(r.stderr, /\nhint: /);
+        assert.equal(r.stdout, "");
+      }
+      assert.deepEqual(await listDir(out), [], "no output, no temp directory");
+      // Input errors come before the host probe: nothing was probed or booted.
+      assert.equal(await Deno.stat(join(env.EMU_HOME, "probe.json")).catch(() => null), null);
+    }),
+);
+
+Deno.test(
+  "image build: boot, markers, power-off, compressed qcow2, sha256 and image.json",
+  needs(TOOLS.qemu, TOOLS.qemuImg, TOOLS.zstd, TOOLS.sha256sum, ...VM_TOOLS),
+  async () => {
+    if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
+    if (!await requireTool("qemu-img", "qemu-utils (bookworm-backports)")) return;
+    const fixture = await ensureFastFixture({ log: () => {} });
+    await withBuildDir(async (dir, env) => {
+      const ud = await userData(dir);
+      const out = join(dir, "out", "stack.qcow2");
+      const r = await spawnEmu([
+        "image",
+        "build",
+        "--base",
+        fixture.dir,
+        "--user-data",
+        ud,
+        "--out",
+        out,
+        "--name",
+        "stack",
+        "--image-version",
+        "1.2.3",
+        "--json",
+      ], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /seed: meta-data, user-data\n/);
+      assert.match(r.stderr, /booting fast \((tcg|kvm), 1024 MiB, 2 vCPU\)\n/);
+      assert.match(r.stderr, /provisioned in \d+ s; powering the guest off\n/);
+      assert.match(r.stderr, /compressing the disk \(qemu-img convert -c\)\n/);
+      const result = JSON.parse(r.stdout);
+      assert.equal(result.disk, out);
+      assert.deepEqual(await listDir(join(dir, "out")), [
+        "image.json",
+        "stack.build.log",
+        "stack.initrd",
+        "stack.qcow2",
+        "stack.vmlinuz",
       ]);
-    }
-    for (const [args, message] of cases) {
-      const r = await spawnEmu(["image", "build", ...args], { env });
-      assert.equal(r.code, 1, r.stderr);
-      assert.match(r.stderr, message);
-      assert.match(r.stderr, /\nhint: /);
-      assert.equal(r.stdout, "");
-    }
-    assert.deepEqual(await listDir(out), [], "no output, no temp directory");
-    // Input errors come before the host probe: nothing was probed or booted.
-    assert.equal(await Deno.stat(join(env.EMU_HOME, "probe.json")).catch(() => null), null);
-  }));
-
-Deno.test("image build: boot, markers, power-off, compressed qcow2, sha256 and image.json", async () => {
-  if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
-  if (!await requireTool("qemu-img", "qemu-utils (bookworm-backports)")) return;
-  const fixture = await ensureFastFixture({ log: () => {} });
-  await withBuildDir(async (dir, env) => {
-    const ud = await userData(dir);
-    const out = join(dir, "out", "stack.qcow2");
-    const r = await spawnEmu([
-      "image",
-      "build",
-      "--base",
-      fixture.dir,
-      "--user-data",
-      ud,
-      "--out",
-      out,
-      "--name",
-      "stack",
-      "--image-version",
-      "1.2.3",
-      "--json",
-    ], { env });
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /seed: meta-data, user-data\n/);
-    assert.match(r.stderr, /booting fast \((tcg|kvm), 1024 MiB, 2 vCPU\)\n/);
-    assert.match(r.stderr, /provisioned in \d+ s; powering the guest off\n/);
-    assert.match(r.stderr, /compressing the disk \(qemu-img convert -c\)\n/);
-    const result = JSON.parse(r.stdout);
-    assert.equal(result.disk, out);
-    assert.deepEqual(await listDir(join(dir, "out")), [
-      "image.json",
-      "stack.build.log",
-      "stack.initrd",
-      "stack.qcow2",
-      "stack.vmlinuz",
-    ]);
-    const image = JSON.parse(await Deno.readTextFile(join(dir, "out", "image.json")));
-    const sha = new TextDecoder().decode(
-      (await new Deno.Command("sha256sum", { args: [out] }).output()).stdout,
-    ).split(" ")[0];
-    assert.equal(image.sha256, sha);
-    assert.equal(image.size, (await Deno.stat(out)).size);
-    assert.equal(image.name, "stack");
-    assert.equal(image.version, "1.2.3");
-    assert.equal(image.arch, "x86_64");
-    assert.deepEqual(image.boot, {
-      kernel: "stack.vmlinuz",
-      initrd: "stack.initrd",
-      append: JSON.parse(await Deno.readTextFile(join(fixture.dir, "image.json"))).boot.append,
+      const image = JSON.parse(await Deno.readTextFile(join(dir, "out", "image.json")));
+      const sha = new TextDecoder().decode(
+        (await new Deno.Command("sha256sum", { args: [out] }).output()).stdout,
+      ).split(" ")[0];
+      assert.equal(image.sha256, sha);
+      assert.equal(image.size, (await Deno.stat(out)).size);
+      assert.equal(image.name, "stack");
+      assert.equal(image.version, "1.2.3");
+      assert.equal(image.arch, "x86_64");
+      assert.deepEqual(image.boot, {
+        kernel: "stack.vmlinuz",
+        initrd: "stack.initrd",
+        append: JSON.parse(await Deno.readTextFile(join(fixture.dir, "image.json"))).boot.append,
+      });
+      // A standalone qcow2 (no backing file), compressed, that qemu-img finds consistent.
+      const info = JSON.parse(new TextDecoder().decode(
+        (await new Deno.Command("qemu-img", { args: ["info", "--output=json", out] }).output())
+          .stdout,
+      ));
+      assert.equal(info.format, "qcow2");
+      assert.equal(info["backing-filename"], undefined);
+      assert.equal(info["format-specific"].data["compression-type"], "zstd");
+      const check = await new Deno.Command("qemu-img", { args: ["check", out] }).output();
+      assert.equal(check.success, true, new TextDecoder().decode(check.stdout));
+      assert.deepEqual(
+        await Deno.readFile(join(dir, "out", "stack.vmlinuz")),
+        await Deno.readFile(join(fixture.dir, "vmlinuz")),
+      );
+      // The console log is kept and shows the guest's own marker.
+      assert.match(
+        await Deno.readTextFile(join(dir, "out", "stack.build.log")),
+        /EMU_PROVISION_DONE/,
+      );
     });
-    // A standalone qcow2 (no backing file), compressed, that qemu-img finds consistent.
-    const info = JSON.parse(new TextDecoder().decode(
-      (await new Deno.Command("qemu-img", { args: ["info", "--output=json", out] }).output())
-        .stdout,
-    ));
-    assert.equal(info.format, "qcow2");
-    assert.equal(info["backing-filename"], undefined);
-    assert.equal(info["format-specific"].data["compression-type"], "zstd");
-    const check = await new Deno.Command("qemu-img", { args: ["check", out] }).output();
-    assert.equal(check.success, true, new TextDecoder().decode(check.stdout));
-    assert.deepEqual(
-      await Deno.readFile(join(dir, "out", "stack.vmlinuz")),
-      await Deno.readFile(join(fixture.dir, "vmlinuz")),
-    );
-    // The console log is kept and shows the guest's own marker.
-    assert.match(
-      await Deno.readTextFile(join(dir, "out", "stack.build.log")),
-      /EMU_PROVISION_DONE/,
-    );
-  });
-});
+  },
+);
 
-Deno.test("image build: a guest that never reports times out; QEMU killed, no output, log kept", async () => {
-  if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
-  const fixture = await ensureFastFixture({ log: () => {} });
-  await withBuildDir(async (dir, env) => {
-    const ud = await userData(dir);
-    const out = join(dir, "out", "stack.qcow2");
-    // The fixture reports after about 3 s; one second is too short.
-    const r = await spawnEmu([
-      "image",
-      "build",
-      "--base",
-      fixture.dir,
-      "--user-data",
-      ud,
-      "--out",
-      out,
-      "--timeout",
-      "1",
-    ], { env });
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(
-      r.stderr,
-      /error\[provision_timeout\]: Cannot build the image: the guest did not report EMU_PROVISION_DONE within 1 s \(last step: booting\)/,
-    );
-    assert.match(
-      r.stderr,
-      /hint: Nothing was written\. The whole console is in \S+stack\.build\.log; a slow machine may need a longer --timeout\./,
-    );
-    assert.deepEqual(await listDir(join(dir, "out")), ["stack.build.log"]);
-  });
-});
+Deno.test(
+  "image build: a guest that never reports times out; QEMU killed, no output, log kept",
+  needs(TOOLS.qemu, ...VM_TOOLS),
+  async () => {
+    if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
+    const fixture = await ensureFastFixture({ log: () => {} });
+    await withBuildDir(async (dir, env) => {
+      const ud = await userData(dir);
+      const out = join(dir, "out", "stack.qcow2");
+      // The fixture reports after about 3 s; one second is too short.
+      const r = await spawnEmu([
+        "image",
+        "build",
+        "--base",
+        fixture.dir,
+        "--user-data",
+        ud,
+        "--out",
+        out,
+        "--timeout",
+        "1",
+      ], { env });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /error\[provision_timeout\]: Cannot build the image: the guest did not report EMU_PROVISION_DONE within 1 s \(last step: booting\)/,
+      );
+      assert.match(
+        r.stderr,
+        /hint: Nothing was written\. The whole console is in \S+stack\.build\.log; a slow machine may need a longer --timeout\./,
+      );
+      assert.deepEqual(await listDir(join(dir, "out")), ["stack.build.log"]);
+    });
+  },
+);

@@ -15,6 +15,7 @@ import {
   requireIsoReaders,
   xorrisoExtract,
 } from "../_helpers/iso_readers.ts";
+import { ISO_READERS, needs } from "../_helpers/require.ts";
 
 function bytes(n: number, seed = 1): Uint8Array {
   const out = new Uint8Array(n);
@@ -88,82 +89,118 @@ async function assertReadersAgree(entries: IsoEntry[], joliet = new Map<string, 
   }
 }
 
-Deno.test("readers: empty file", () =>
-  assertReadersAgree([{ path: "empty", data: new Uint8Array(0) }]));
+Deno.test(
+  "readers: empty file",
+  needs(...ISO_READERS),
+  () => assertReadersAgree([{ path: "empty", data: new Uint8Array(0) }]),
+);
 
-Deno.test("readers: 1 byte file", () =>
-  assertReadersAgree([{ path: "one", data: new Uint8Array([0x42]) }]));
+Deno.test(
+  "readers: 1 byte file",
+  needs(...ISO_READERS),
+  () => assertReadersAgree([{ path: "one", data: new Uint8Array([0x42]) }]),
+);
 
-Deno.test("readers: exactly one sector (2048 bytes)", () =>
-  assertReadersAgree([{ path: "sector", data: bytes(2048) }]));
+Deno.test(
+  "readers: exactly one sector (2048 bytes)",
+  needs(...ISO_READERS),
+  () => assertReadersAgree([{ path: "sector", data: bytes(2048) }]),
+);
 
-Deno.test("readers: multi-sector file", () =>
-  assertReadersAgree([{ path: "big.bin", data: bytes(5 * 2048 + 17) }]));
+Deno.test(
+  "readers: multi-sector file",
+  needs(...ISO_READERS),
+  () => assertReadersAgree([{ path: "big.bin", data: bytes(5 * 2048 + 17) }]),
+);
 
-Deno.test("readers: empty file followed by another file", () =>
-  assertReadersAgree([
-    { path: "a-empty", data: new Uint8Array(0) },
-    { path: "b-next", data: bytes(3000, 7) },
-    { path: "c-empty", data: new Uint8Array(0) },
-  ]));
-
-Deno.test("readers: three levels of directories, empty directory, modes", () =>
-  assertReadersAgree([
-    { path: "user-data", data: new TextEncoder().encode("#cloud-config\n"), mode: 0o600 },
-    { path: "meta-data", data: new TextEncoder().encode("instance-id: emu\n") },
-    { path: "etc/emu/conf/runtime.env", data: new TextEncoder().encode("A=1\n"), mode: 0o640 },
-    { path: "etc/emu/bin/rotate", data: new TextEncoder().encode("#!/bin/sh\n"), mode: 0o755 },
-    { path: "var/empty", directory: true },
-  ]));
-
-Deno.test("readers: a directory with 500 entries spans several sectors", () => {
-  const entries: IsoEntry[] = [];
-  for (let i = 0; i < 500; i++) {
-    entries.push({ path: `many/file-${String(i).padStart(3, "0")}.txt`, data: bytes(i % 7, i) });
-  }
-  return assertReadersAgree(entries);
-});
-
-Deno.test("readers: non-ASCII names keep their exact spelling", () =>
-  assertReadersAgree([
-    { path: "café.txt", data: bytes(10, 2) },
-    { path: "日本語/ファイル.txt", data: bytes(20, 3) },
-    { path: "emoji-😀.bin", data: bytes(30, 4) },
-    { path: "Mixed Case Name.TXT", data: bytes(40, 5) },
-  ]));
-
-Deno.test("readers: names that collide after mangling stay distinct", () =>
-  assertReadersAgree([
-    { path: "user-data", data: bytes(1, 1) },
-    { path: "user_data", data: bytes(2, 2) },
-    { path: "USER-DATA", data: bytes(3, 3) },
-    { path: "a-very-long-file-name-that-is-truncated-1.conf", data: bytes(4, 4) },
-    { path: "a-very-long-file-name-that-is-truncated-2.conf", data: bytes(5, 5) },
-    { path: "dir.one/x", data: bytes(6, 6) },
-    { path: "dir_one/x", data: bytes(7, 7) },
-  ]));
-
-Deno.test("readers: names longer than Joliet's 64 units keep their full Rock Ridge name", () => {
-  const x = "x".repeat(70);
-  const y = "y".repeat(200);
-  return assertReadersAgree(
-    [
-      { path: `${x}-1`, data: bytes(8, 8) },
-      { path: `${x}-2`, data: bytes(9, 9) },
-      { path: y, data: bytes(10, 10) },
-      { path: `deep/${"é".repeat(63)}😀`, data: bytes(11, 11) },
-    ],
-    new Map([
-      [`${x}-1`, "x".repeat(64)],
-      [`${x}-2`, `${"x".repeat(62)}~1`],
-      [y, "y".repeat(64)],
-      // The emoji is a surrogate pair: it is dropped whole, not split.
-      [`deep/${"é".repeat(63)}😀`, `deep/${"é".repeat(63)}`],
+Deno.test(
+  "readers: empty file followed by another file",
+  needs(...ISO_READERS),
+  () =>
+    assertReadersAgree([
+      { path: "a-empty", data: new Uint8Array(0) },
+      { path: "b-next", data: bytes(3000, 7) },
+      { path: "c-empty", data: new Uint8Array(0) },
     ]),
-  );
-});
+);
 
-Deno.test("readers: files streamed from host paths", async () => {
+Deno.test(
+  "readers: three levels of directories, empty directory, modes",
+  needs(...ISO_READERS),
+  () =>
+    assertReadersAgree([
+      { path: "user-data", data: new TextEncoder().encode("#cloud-config\n"), mode: 0o600 },
+      { path: "meta-data", data: new TextEncoder().encode("instance-id: emu\n") },
+      { path: "etc/emu/conf/runtime.env", data: new TextEncoder().encode("A=1\n"), mode: 0o640 },
+      { path: "etc/emu/bin/rotate", data: new TextEncoder().encode("#!/bin/sh\n"), mode: 0o755 },
+      { path: "var/empty", directory: true },
+    ]),
+);
+
+Deno.test(
+  "readers: a directory with 500 entries spans several sectors",
+  needs(...ISO_READERS),
+  () => {
+    const entries: IsoEntry[] = [];
+    for (let i = 0; i < 500; i++) {
+      entries.push({ path: `many/file-${String(i).padStart(3, "0")}.txt`, data: bytes(i % 7, i) });
+    }
+    return assertReadersAgree(entries);
+  },
+);
+
+Deno.test(
+  "readers: non-ASCII names keep their exact spelling",
+  needs(...ISO_READERS),
+  () =>
+    assertReadersAgree([
+      { path: "café.txt", data: bytes(10, 2) },
+      { path: "日本語/ファイル.txt", data: bytes(20, 3) },
+      { path: "emoji-😀.bin", data: bytes(30, 4) },
+      { path: "Mixed Case Name.TXT", data: bytes(40, 5) },
+    ]),
+);
+
+Deno.test(
+  "readers: names that collide after mangling stay distinct",
+  needs(...ISO_READERS),
+  () =>
+    assertReadersAgree([
+      { path: "user-data", data: bytes(1, 1) },
+      { path: "user_data", data: bytes(2, 2) },
+      { path: "USER-DATA", data: bytes(3, 3) },
+      { path: "a-very-long-file-name-that-is-truncated-1.conf", data: bytes(4, 4) },
+      { path: "a-very-long-file-name-that-is-truncated-2.conf", data: bytes(5, 5) },
+      { path: "dir.one/x", data: bytes(6, 6) },
+      { path: "dir_one/x", data: bytes(7, 7) },
+    ]),
+);
+
+Deno.test(
+  "readers: names longer than Joliet's 64 units keep their full Rock Ridge name",
+  needs(...ISO_READERS),
+  () => {
+    const x = "x".repeat(70);
+    const y = "y".repeat(200);
+    return assertReadersAgree(
+      [
+        { path: `${x}-1`, data: bytes(8, 8) },
+        { path: `${x}-2`, data: bytes(9, 9) },
+        { path: y, data: bytes(10, 10) },
+        { path: `deep/${"é".repeat(63)}😀`, data: bytes(11, 11) },
+      ],
+      new Map([
+        [`${x}-1`, "x".repeat(64)],
+        [`${x}-2`, `${"x".repeat(62)}~1`],
+        [y, "y".repeat(64)],
+        // The emoji is a surrogate pair: it is dropped whole, not split.
+        [`deep/${"é".repeat(63)}😀`, `deep/${"é".repeat(63)}`],
+      ]),
+    );
+  },
+);
+
+Deno.test("readers: files streamed from host paths", needs(...ISO_READERS), async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeFile(join(dir, "a"), bytes(100_000, 11));

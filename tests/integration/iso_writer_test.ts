@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { entriesFromDirectory, type IsoEntry, writeIso, writeIsoFile } from "../../src/iso/mod.ts";
 import { spawnEmu } from "../_helpers/cli.ts";
 import { isoinfoExtract, requireIsoReaders } from "../_helpers/iso_readers.ts";
+import { ISO_READERS, needs } from "../_helpers/require.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -176,98 +177,108 @@ Deno.test("a 1 GiB file is streamed with bounded memory (peak RSS measured)", ()
     );
   }));
 
-Deno.test("emu iso DIR -o OUT --label: real process, readable seed, exit codes", () =>
-  withTempDir(async (dir) => {
-    if (!await requireIsoReaders()) return;
-    const seed = join(dir, "seed");
-    await Deno.mkdir(seed);
-    await Deno.writeTextFile(join(seed, "user-data"), "#cloud-config\n");
-    await Deno.writeTextFile(join(seed, "meta-data"), "instance-id: emu\n");
-    const ok = await spawnEmu([
-      "iso",
-      seed,
-      "-o",
-      join(dir, "seed.iso"),
-      "--label",
-      "cidata",
-      "--date",
-      "2026-11-01T00:00:00Z",
-    ]);
-    assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(
-      ok.stdout,
-      `wrote ${
-        join(dir, "seed.iso")
-      }: 56 KiB, 2 files, label cidata, dated 2026-11-01T00:00:00.000Z\n`,
-    );
-    assert.equal(
-      new TextDecoder().decode(await isoinfoExtract(join(dir, "seed.iso"), "-R", "/user-data")),
-      "#cloud-config\n",
-    );
+Deno.test(
+  "emu iso DIR -o OUT --label: real process, readable seed, exit codes",
+  needs(...ISO_READERS),
+  () =>
+    withTempDir(async (dir) => {
+      if (!await requireIsoReaders()) return;
+      const seed = join(dir, "seed");
+      await Deno.mkdir(seed);
+      await Deno.writeTextFile(join(seed, "user-data"), "#cloud-config\n");
+      await Deno.writeTextFile(join(seed, "meta-data"), "instance-id: emu\n");
+      const ok = await spawnEmu([
+        "iso",
+        seed,
+        "-o",
+        join(dir, "seed.iso"),
+        "--label",
+        "cidata",
+        "--date",
+        "2026-11-01T00:00:00Z",
+      ]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(
+        ok.stdout,
+        `wrote ${
+          join(dir, "seed.iso")
+        }: 56 KiB, 2 files, label cidata, dated 2026-11-01T00:00:00.000Z\n`,
+      );
+      assert.equal(
+        new TextDecoder().decode(await isoinfoExtract(join(dir, "seed.iso"), "-R", "/user-data")),
+        "#cloud-config\n",
+      );
 
-    const json = await spawnEmu(["iso", seed, "-o", join(dir, "seed2.iso"), "--json"]);
-    assert.equal(json.code, 0);
-    assert.deepEqual(JSON.parse(json.stdout), {
-      path: join(dir, "seed2.iso"),
-      bytes: 57344,
-      sectors: 28,
-      files: 2,
-      directories: 1,
-      label: "cidata",
-      date: "1970-01-01T00:00:00.000Z",
-    });
+      const json = await spawnEmu(["iso", seed, "-o", join(dir, "seed2.iso"), "--json"]);
+      assert.equal(json.code, 0);
+      assert.deepEqual(JSON.parse(json.stdout), {
+        path: join(dir, "seed2.iso"),
+        bytes: 57344,
+        sectors: 28,
+        files: 2,
+        directories: 1,
+        label: "cidata",
+        date: "1970-01-01T00:00:00.000Z",
+      });
 
-    const missing = await spawnEmu(["iso", join(dir, "nope"), "-o", join(dir, "x.iso")]);
-    assert.equal(missing.code, 1);
-    assert.equal(
-      missing.stderr.split("\n")[0],
-      `error[iso_invalid_input]: Cannot read ${join(dir, "nope")}: no such directory`,
-    );
-    const badDate = await spawnEmu(["iso", seed, "-o", join(dir, "x.iso"), "--date", "tomorrow"]);
-    assert.equal(badDate.code, 2);
-    const noOutput = await spawnEmu(["iso", seed]);
-    assert.equal(noOutput.code, 2);
-    assert.deepEqual(await listDir(dir), ["seed", "seed.iso", "seed2.iso"]);
-  }));
+      const missing = await spawnEmu(["iso", join(dir, "nope"), "-o", join(dir, "x.iso")]);
+      assert.equal(missing.code, 1);
+      assert.equal(
+        missing.stderr.split("\n")[0],
+        `error[iso_invalid_input]: Cannot read ${join(dir, "nope")}: no such directory`,
+      );
+      const badDate = await spawnEmu(["iso", seed, "-o", join(dir, "x.iso"), "--date", "tomorrow"]);
+      assert.equal(badDate.code, 2);
+      const noOutput = await spawnEmu(["iso", seed]);
+      assert.equal(noOutput.code, 2);
+      assert.deepEqual(await listDir(dir), ["seed", "seed.iso", "seed2.iso"]);
+    }),
+);
 
-Deno.test("emu iso: a symlink out of DIR is refused (nothing written) unless --follow-symlinks; a link cycle always", () =>
-  withTempDir(async (dir) => {
-    if (!await requireIsoReaders()) return;
-    const seed = join(dir, "seed");
-    await Deno.mkdir(join(seed, "sub"), { recursive: true });
-    await Deno.writeTextFile(join(seed, "user-data"), "#cloud-config\n");
-    await Deno.writeTextFile(join(dir, "id_ed25519"), "PRIVATE KEY\n");
-    await Deno.symlink("../user-data", join(seed, "sub", "inside")); // stays in DIR: fine
-    await Deno.symlink(join(dir, "id_ed25519"), join(seed, "key"));
-    const out = join(dir, "seed.iso");
-    const refused = await spawnEmu(["iso", seed, "-o", out]);
-    assert.equal(refused.code, 1);
-    assert.equal(
-      refused.stderr,
-      `error[iso_invalid_input]: Cannot add ${
-        join(seed, "key")
-      } to the ISO image: it is a symbolic link to ${join(dir, "id_ed25519")}, outside ${seed}\n` +
-        "hint: Copy the file into the directory, or pass --follow-symlinks if it really belongs on the image.\n",
-    );
-    assert.deepEqual(await listDir(dir), ["id_ed25519", "seed"], "nothing written");
+Deno.test(
+  "emu iso: a symlink out of DIR is refused (nothing written) unless --follow-symlinks; a link cycle always",
+  needs(...ISO_READERS),
+  () =>
+    withTempDir(async (dir) => {
+      if (!await requireIsoReaders()) return;
+      const seed = join(dir, "seed");
+      await Deno.mkdir(join(seed, "sub"), { recursive: true });
+      await Deno.writeTextFile(join(seed, "user-data"), "#cloud-config\n");
+      await Deno.writeTextFile(join(dir, "id_ed25519"), "PRIVATE KEY\n");
+      await Deno.symlink("../user-data", join(seed, "sub", "inside")); // stays in DIR: fine
+      await Deno.symlink(join(dir, "id_ed25519"), join(seed, "key"));
+      const out = join(dir, "seed.iso");
+      const refused = await spawnEmu(["iso", seed, "-o", out]);
+      assert.equal(refused.code, 1);
+      assert.equal(
+        refused.stderr,
+        `error[iso_invalid_input]: Cannot add ${
+          join(seed, "key")
+        } to the ISO image: it is a symbolic link to ${
+          join(dir, "id_ed25519")
+        }, outside ${seed}\n` +
+          "hint: Copy the file into the directory, or pass --follow-symlinks if it really belongs on the image.\n",
+      );
+      assert.deepEqual(await listDir(dir), ["id_ed25519", "seed"], "nothing written");
 
-    const followed = await spawnEmu(["iso", seed, "-o", out, "--follow-symlinks"]);
-    assert.equal(followed.code, 0, followed.stderr);
-    assert.equal(
-      new TextDecoder().decode(await isoinfoExtract(out, "-R", "/key")),
-      "PRIVATE KEY\n",
-    );
-    assert.equal(
-      new TextDecoder().decode(await isoinfoExtract(out, "-R", "/sub/inside")),
-      "#cloud-config\n",
-    );
+      const followed = await spawnEmu(["iso", seed, "-o", out, "--follow-symlinks"]);
+      assert.equal(followed.code, 0, followed.stderr);
+      assert.equal(
+        new TextDecoder().decode(await isoinfoExtract(out, "-R", "/key")),
+        "PRIVATE KEY\n",
+      );
+      assert.equal(
+        new TextDecoder().decode(await isoinfoExtract(out, "-R", "/sub/inside")),
+        "#cloud-config\n",
+      );
 
-    await Deno.remove(join(seed, "key"));
-    await Deno.symlink("..", join(seed, "sub", "loop"));
-    const loop = await spawnEmu(["iso", seed, "-o", join(dir, "loop.iso"), "--follow-symlinks"]);
-    assert.equal(loop.code, 1);
-    assert.match(
-      loop.stderr,
-      /^error\[iso_invalid_input\]: Cannot add .*\/seed\/sub\/loop to the ISO image: it links back to .*\/seed, a directory that contains it\n/,
-    );
-  }));
+      await Deno.remove(join(seed, "key"));
+      await Deno.symlink("..", join(seed, "sub", "loop"));
+      const loop = await spawnEmu(["iso", seed, "-o", join(dir, "loop.iso"), "--follow-symlinks"]);
+      assert.equal(loop.code, 1);
+      assert.match(
+        loop.stderr,
+        /^error\[iso_invalid_input\]: Cannot add .*\/seed\/sub\/loop to the ISO image: it links back to .*\/seed, a directory that contains it\n/,
+      );
+    }),
+);

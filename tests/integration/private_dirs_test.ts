@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { spawnEmu } from "../_helpers/cli.ts";
-import { requireTool } from "../_helpers/require.ts";
+import { needs, requireTool, TOOLS } from "../_helpers/require.ts";
 
 const NOBODY = 65534;
 
@@ -133,34 +133,40 @@ Deno.test({
     }),
 });
 
-Deno.test("what emu creates is private under umask 022: home and dirs 0700, files 0600", () =>
-  withDir(async (dir) => {
-    if (!await requireTool("qemu-img", "qemu-utils")) return;
-    const home = join(dir, "home");
-    const disk = join(dir, "stack.qcow2");
-    const img = await new Deno.Command("qemu-img", {
-      args: ["create", "-q", "-f", "qcow2", disk, "16M"],
-    }).output();
-    assert.ok(img.success);
-    // `sh -c 'umask 022; exec emu …'`: the user's umask does not loosen what emu writes.
-    const out = await new Deno.Command("sh", {
-      args: [
-        "-c",
-        `umask 022; exec "$0" run -A --config "$1" "$2" pull --source "$3" --skip-snapshot --json`,
-        Deno.execPath(),
-        new URL("../../deno.json", import.meta.url).pathname,
-        new URL("../../main.ts", import.meta.url).pathname,
-        disk,
-      ],
-      env: { EMU_HOME: home, NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    const stdout = new TextDecoder().decode(out.stdout);
-    const { image } = JSON.parse(stdout);
-    assert.deepEqual(
-      [home, join(home, "images"), image.dir, image.disk, join(image.dir, "image.json")].map(mode),
-      ["0700", "0700", "0700", "0600", "0600"],
-    );
-  }));
+Deno.test(
+  "what emu creates is private under umask 022: home and dirs 0700, files 0600",
+  needs(TOOLS.qemuImg),
+  () =>
+    withDir(async (dir) => {
+      if (!await requireTool("qemu-img", "qemu-utils")) return;
+      const home = join(dir, "home");
+      const disk = join(dir, "stack.qcow2");
+      const img = await new Deno.Command("qemu-img", {
+        args: ["create", "-q", "-f", "qcow2", disk, "16M"],
+      }).output();
+      assert.ok(img.success);
+      // `sh -c 'umask 022; exec emu …'`: the user's umask does not loosen what emu writes.
+      const out = await new Deno.Command("sh", {
+        args: [
+          "-c",
+          `umask 022; exec "$0" run -A --config "$1" "$2" pull --source "$3" --skip-snapshot --json`,
+          Deno.execPath(),
+          new URL("../../deno.json", import.meta.url).pathname,
+          new URL("../../main.ts", import.meta.url).pathname,
+          disk,
+        ],
+        env: { EMU_HOME: home, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      const stdout = new TextDecoder().decode(out.stdout);
+      const { image } = JSON.parse(stdout);
+      assert.deepEqual(
+        [home, join(home, "images"), image.dir, image.disk, join(image.dir, "image.json")].map(
+          mode,
+        ),
+        ["0700", "0700", "0700", "0600", "0600"],
+      );
+    }),
+);

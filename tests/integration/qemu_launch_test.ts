@@ -5,7 +5,7 @@ import { writeIsoFile } from "../../src/iso/mod.ts";
 import { QmpClient } from "../../src/protocol/mod.ts";
 import { buildArgv, type VmSpec } from "../../src/qemu/argv.ts";
 import { launchQemu, processExists } from "../../src/qemu/process.ts";
-import { requireTool } from "../_helpers/require.ts";
+import { needs, requireTool, TOOLS } from "../_helpers/require.ts";
 
 async function withVmDir(fn: (dir: string, spec: VmSpec) => Promise<void>) {
   if (!await requireTool("qemu-img", "qemu-utils")) return;
@@ -43,57 +43,75 @@ async function withVmDir(fn: (dir: string, spec: VmSpec) => Promise<void>) {
   }
 }
 
-Deno.test("launch: real QEMU runs the full topology daemonized; QMP sees it and vmgenid", () =>
-  withVmDir(async (dir, spec) => {
-    const pid = await launchQemu("qemu-system-x86_64", buildArgv(spec), { pidFile: spec.pidFile! });
-    assert.ok(processExists(pid));
-    const qmp = await QmpClient.connect(spec.qmpSocket);
-    try {
-      assert.equal((await qmp.queryStatus()).status, "running");
-      assert.match(await qmp.queryVmGenerationId(), /^[0-9a-f-]{36}$/);
-      const devices = await qmp.execute<{ name: string; type: string }[]>("qom-list", {
-        path: "/machine/peripheral",
-      });
-      const ids = devices.map((d) => d.name).filter((n) => !n.startsWith("type"));
-      for (const id of ["vd0", "vd1", "nic0", "vser0", "vmgen0", "rng0dev"]) {
-        assert.ok(ids.includes(id), `${id} in ${ids}`);
-      }
-      const gone = qmp.waitForEvent("SHUTDOWN");
-      await qmp.quit();
-      await gone;
-    } finally {
-      await qmp.close();
-    }
-    for (let i = 0; i < 50 && processExists(pid); i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(processExists(pid), false);
-    assert.ok((await Deno.stat(join(dir, "serial.log"))).isFile);
-  }));
-
-Deno.test("launch: with -incoming defer QEMU waits in inmigrate", () =>
-  withVmDir(async (_dir, spec) => {
-    const pid = await launchQemu("qemu-system-x86_64", buildArgv({ ...spec, incoming: true }), {
-      pidFile: spec.pidFile!,
-    });
-    const qmp = await QmpClient.connect(spec.qmpSocket);
-    try {
-      assert.deepEqual(await qmp.queryStatus(), { status: "inmigrate", running: false });
-      await qmp.quit();
-    } finally {
-      await qmp.close();
-    }
-    for (let i = 0; i < 50 && processExists(pid); i++) await new Promise((r) => setTimeout(r, 20));
-  }));
-
-Deno.test("launch: a QEMU configuration error comes back with QEMU's own message, no process left", () =>
-  withVmDir(async (dir, spec) => {
-    await assert.rejects(
-      launchQemu("qemu-system-x86_64", buildArgv({ ...spec, disk: join(dir, "missing.qcow2") }), {
+Deno.test(
+  "launch: real QEMU runs the full topology daemonized; QMP sees it and vmgenid",
+  needs(TOOLS.qemu, TOOLS.qemuImg),
+  () =>
+    withVmDir(async (dir, spec) => {
+      const pid = await launchQemu("qemu-system-x86_64", buildArgv(spec), {
         pidFile: spec.pidFile!,
-      }),
-      {
-        code: "qemu_failed",
-        message: /^Cannot start QEMU: .*missing\.qcow2.*No such file or directory/,
-      },
-    );
-    await assert.rejects(Deno.stat(spec.pidFile!), Deno.errors.NotFound);
-  }));
+      });
+      assert.ok(processExists(pid));
+      const qmp = await QmpClient.connect(spec.qmpSocket);
+      try {
+        assert.equal((await qmp.queryStatus()).status, "running");
+        assert.match(await qmp.queryVmGenerationId(), /^[0-9a-f-]{36}$/);
+        const devices = await qmp.execute<{ name: string; type: string }[]>("qom-list", {
+          path: "/machine/peripheral",
+        });
+        const ids = devices.map((d) => d.name).filter((n) => !n.startsWith("type"));
+        for (const id of ["vd0", "vd1", "nic0", "vser0", "vmgen0", "rng0dev"]) {
+          assert.ok(ids.includes(id), `${id} in ${ids}`);
+        }
+        const gone = qmp.waitForEvent("SHUTDOWN");
+        await qmp.quit();
+        await gone;
+      } finally {
+        await qmp.close();
+      }
+      for (let i = 0; i < 50 && processExists(pid); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(processExists(pid), false);
+      assert.ok((await Deno.stat(join(dir, "serial.log"))).isFile);
+    }),
+);
+
+Deno.test(
+  "launch: with -incoming defer QEMU waits in inmigrate",
+  needs(TOOLS.qemu, TOOLS.qemuImg),
+  () =>
+    withVmDir(async (_dir, spec) => {
+      const pid = await launchQemu("qemu-system-x86_64", buildArgv({ ...spec, incoming: true }), {
+        pidFile: spec.pidFile!,
+      });
+      const qmp = await QmpClient.connect(spec.qmpSocket);
+      try {
+        assert.deepEqual(await qmp.queryStatus(), { status: "inmigrate", running: false });
+        await qmp.quit();
+      } finally {
+        await qmp.close();
+      }
+      for (let i = 0; i < 50 && processExists(pid); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }),
+);
+
+Deno.test(
+  "launch: a QEMU configuration error comes back with QEMU's own message, no process left",
+  needs(TOOLS.qemu, TOOLS.qemuImg),
+  () =>
+    withVmDir(async (dir, spec) => {
+      await assert.rejects(
+        launchQemu("qemu-system-x86_64", buildArgv({ ...spec, disk: join(dir, "missing.qcow2") }), {
+          pidFile: spec.pidFile!,
+        }),
+        {
+          code: "qemu_failed",
+          message: /^Cannot start QEMU: .*missing\.qcow2.*No such file or directory/,
+        },
+      );
+      await assert.rejects(Deno.stat(spec.pidFile!), Deno.errors.NotFound);
+    }),
+);

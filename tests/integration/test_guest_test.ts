@@ -1,7 +1,7 @@
 /** The accelerator test guests, run by real QEMU under TCG for both architectures. */
 import assert from "node:assert/strict";
 import { runTestGuest } from "../../src/qemu/test_guest.ts";
-import { requireTool } from "../_helpers/require.ts";
+import { needs, requireTool, TOOLS } from "../_helpers/require.ts";
 
 for (
   const [arch, binary, pkg, cpu] of [
@@ -24,19 +24,23 @@ for (
   });
 }
 
-Deno.test("test guest: a QEMU error is the rejection reason, with QEMU's message", async () => {
-  if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
-  const dir = await Deno.makeTempDir();
-  try {
-    const outcome = await runTestGuest("qemu-system-x86_64", "x86_64", "tcg", "no-such-cpu", {
-      workDir: dir,
-    });
-    assert.equal(outcome.ok, false);
-    assert.match(
-      (outcome as { reason: string }).reason,
-      /^QEMU exited 1 running the test guest under tcg: .*no-such-cpu/,
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+Deno.test(
+  "test guest: a QEMU error is the rejection reason, with QEMU's message",
+  needs(TOOLS.qemu),
+  async () => {
+    if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
+    const dir = await Deno.makeTempDir();
+    try {
+      const outcome = await runTestGuest("qemu-system-x86_64", "x86_64", "tcg", "no-such-cpu", {
+        workDir: dir,
+      });
+      assert.equal(outcome.ok, false);
+      assert.match(
+        (outcome as { reason: string }).reason,
+        /^QEMU exited 1 running the test guest under tcg: .*no-such-cpu/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { spawnEmu } from "../_helpers/cli.ts";
 import { startServer, type TestServer } from "../_helpers/http_server.ts";
 import { ecKeyPair, signFile } from "../_helpers/openssl.ts";
-import { requireTool } from "../_helpers/require.ts";
+import { needs, requireTool, TOOLS } from "../_helpers/require.ts";
 import { VERSION } from "../../src/version.ts";
 import { targetTriple } from "../../src/update/target.ts";
 
@@ -114,137 +114,157 @@ async function binDir(e: Env): Promise<string[]> {
   return (await Array.fromAsync(Deno.readDir(join(e.dir, "bin")))).map((x) => x.name).sort();
 }
 
-Deno.test("upgrade: --check says whether a release is newer (exit 10 / 0)", () =>
-  withReleases(async (e) => {
-    await e.manifest(VERSION);
-    const upToDate = await e.emu(["--check"]);
-    assert.equal(upToDate.code, 0, upToDate.stderr);
-    assert.equal(upToDate.stdout, `emu ${VERSION} is up to date (latest release: ${VERSION})\n`);
-    const plain = await e.emu([]);
-    assert.equal(plain.code, 0);
-    assert.deepEqual(await binDir(e), ["emu"]);
-    await e.manifest("9.0.0");
-    const available = await e.emu(["--check"]);
-    assert.equal(available.code, 10, available.stderr);
-    assert.equal(
-      available.stdout,
-      `emu 9.0.0 is available (this is ${VERSION}); run \`emu upgrade\`\n`,
-    );
-    assert.deepEqual(await binDir(e), ["emu"], "--check changes nothing");
-  }));
+Deno.test(
+  "upgrade: --check says whether a release is newer (exit 10 / 0)",
+  needs(TOOLS.openssl),
+  () =>
+    withReleases(async (e) => {
+      await e.manifest(VERSION);
+      const upToDate = await e.emu(["--check"]);
+      assert.equal(upToDate.code, 0, upToDate.stderr);
+      assert.equal(upToDate.stdout, `emu ${VERSION} is up to date (latest release: ${VERSION})\n`);
+      const plain = await e.emu([]);
+      assert.equal(plain.code, 0);
+      assert.deepEqual(await binDir(e), ["emu"]);
+      await e.manifest("9.0.0");
+      const available = await e.emu(["--check"]);
+      assert.equal(available.code, 10, available.stderr);
+      assert.equal(
+        available.stdout,
+        `emu 9.0.0 is available (this is ${VERSION}); run \`emu upgrade\`\n`,
+      );
+      assert.deepEqual(await binDir(e), ["emu"], "--check changes nothing");
+    }),
+);
 
-Deno.test("upgrade: an unsigned manifest, a relabelled binary and a rolled-back latest are refused", () =>
-  withReleases(async (e) => {
-    const before = await Deno.readFile(e.exe);
-    await e.manifest("9.0.0", { sign: false });
-    const unsigned = await e.emu([]);
-    assert.equal(unsigned.code, 1);
-    assert.match(
-      unsigned.stderr,
-      /^error\[signature_invalid\]: Cannot read the signature: it is not a DER ECDSA P-256 signature/,
-    );
+Deno.test(
+  "upgrade: an unsigned manifest, a relabelled binary and a rolled-back latest are refused",
+  needs(TOOLS.openssl),
+  () =>
+    withReleases(async (e) => {
+      const before = await Deno.readFile(e.exe);
+      await e.manifest("9.0.0", { sign: false });
+      const unsigned = await e.emu([]);
+      assert.equal(unsigned.code, 1);
+      assert.match(
+        unsigned.stderr,
+        /^error\[signature_invalid\]: Cannot read the signature: it is not a DER ECDSA P-256 signature/,
+      );
 
-    // The signed manifest says 9.2.0; the binary inside says 9.0.0 ("accepted 0.0.9 as 9").
-    await e.manifest("9.0.0");
-    const relabelled = await e.emu(["--to", "9.2.0"]);
-    assert.equal(relabelled.code, 1);
-    assert.match(
-      relabelled.stderr,
-      new RegExp(
-        `\\nerror\\[upgrade_refused\\]: Cannot upgrade to 9\\.2\\.0: the new binary says it is "9\\.0\\.0"; emu ${
-          VERSION.replaceAll(".", "\\.")
-        } is kept\\n`,
-      ),
-    );
+      // The signed manifest says 9.2.0; the binary inside says 9.0.0 ("accepted 0.0.9 as 9").
+      await e.manifest("9.0.0");
+      const relabelled = await e.emu(["--to", "9.2.0"]);
+      assert.equal(relabelled.code, 1);
+      assert.match(
+        relabelled.stderr,
+        new RegExp(
+          `\\nerror\\[upgrade_refused\\]: Cannot upgrade to 9\\.2\\.0: the new binary says it is "9\\.0\\.0"; emu ${
+            VERSION.replaceAll(".", "\\.")
+          } is kept\\n`,
+        ),
+      );
 
-    // 9.0.0 was seen as the latest; a manifest going back to an older latest is refused.
-    await e.manifest(VERSION);
-    const back = await e.emu(["--check"]);
-    assert.equal(back.code, 1);
-    assert.match(
-      back.stderr,
-      new RegExp(
-        `^error\\[rollback_refused\\]: Cannot use ${
-          VERSION.replaceAll(".", "\\.")
-        } as the latest release of .*: emu has already seen 9\\.0\\.0 there.*\\nhint: .*--to ${
-          VERSION.replaceAll(".", "\\.")
-        }\\.\\n$`,
-      ),
-    );
-    assert.deepEqual(await Deno.readFile(e.exe), before);
-    assert.deepEqual(await binDir(e), ["emu"]);
-  }));
+      // 9.0.0 was seen as the latest; a manifest going back to an older latest is refused.
+      await e.manifest(VERSION);
+      const back = await e.emu(["--check"]);
+      assert.equal(back.code, 1);
+      assert.match(
+        back.stderr,
+        new RegExp(
+          `^error\\[rollback_refused\\]: Cannot use ${
+            VERSION.replaceAll(".", "\\.")
+          } as the latest release of .*: emu has already seen 9\\.0\\.0 there.*\\nhint: .*--to ${
+            VERSION.replaceAll(".", "\\.")
+          }\\.\\n$`,
+        ),
+      );
+      assert.deepEqual(await Deno.readFile(e.exe), before);
+      assert.deepEqual(await binDir(e), ["emu"]);
+    }),
+);
 
-Deno.test("upgrade: verified swap keeps .previous; --dry-run changes nothing", () =>
-  withReleases(async (e) => {
-    const before = await Deno.readFile(e.exe);
-    const dry = await e.emu(["--dry-run"]);
-    assert.equal(dry.code, 0, dry.stderr);
-    assert.equal(dry.stdout, "dry run: emu 9.0.0 downloaded and verified; nothing was changed\n");
-    assert.deepEqual(await Deno.readFile(e.exe), before);
-    assert.deepEqual(await binDir(e), ["emu"], "no .next, .previous or work directory");
+Deno.test(
+  "upgrade: verified swap keeps .previous; --dry-run changes nothing",
+  needs(TOOLS.openssl),
+  () =>
+    withReleases(async (e) => {
+      const before = await Deno.readFile(e.exe);
+      const dry = await e.emu(["--dry-run"]);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.equal(dry.stdout, "dry run: emu 9.0.0 downloaded and verified; nothing was changed\n");
+      assert.deepEqual(await Deno.readFile(e.exe), before);
+      assert.deepEqual(await binDir(e), ["emu"], "no .next, .previous or work directory");
 
-    const up = await e.emu([]);
-    assert.equal(up.code, 0, up.stderr);
-    assert.equal(up.stdout, `upgraded ${e.exe} from ${VERSION} to 9.0.0\n`);
-    assert.match(up.stderr, /downloading emu 9\.0\.0 \(emu-\S+\.tar\.gz\)\n/);
-    assert.match(up.stderr, /the previous binary is kept as \S+\/bin\/emu\.previous\n/);
-    assert.equal(await run(e.exe, ["--version"]), "9.0.0\n");
-    assert.deepEqual(await Deno.readFile(`${e.exe}.previous`), before);
-    assert.deepEqual(await binDir(e), ["emu", "emu.previous"]);
-  }));
+      const up = await e.emu([]);
+      assert.equal(up.code, 0, up.stderr);
+      assert.equal(up.stdout, `upgraded ${e.exe} from ${VERSION} to 9.0.0\n`);
+      assert.match(up.stderr, /downloading emu 9\.0\.0 \(emu-\S+\.tar\.gz\)\n/);
+      assert.match(up.stderr, /the previous binary is kept as \S+\/bin\/emu\.previous\n/);
+      assert.equal(await run(e.exe, ["--version"]), "9.0.0\n");
+      assert.deepEqual(await Deno.readFile(`${e.exe}.previous`), before);
+      assert.deepEqual(await binDir(e), ["emu", "emu.previous"]);
+    }),
+);
 
-Deno.test("upgrade: a new binary that fails --version is not installed; the old one stays", () =>
-  withReleases(async (e) => {
-    const before = await Deno.readFile(e.exe);
-    const r = await e.emu(["--to", "9.1.0"]);
-    assert.equal(r.code, 1);
-    assert.match(
-      r.stderr,
-      new RegExp(
-        `error\\[download_failed\\]: Cannot upgrade to 9\\.1\\.0: the new binary does not run \\(\`--version\`: Illegal instruction\\); emu ${
-          VERSION.replaceAll(".", "\\.")
-        } is kept\\n`,
-      ),
-    );
-    assert.deepEqual(await Deno.readFile(e.exe), before);
-    assert.deepEqual(await binDir(e), ["emu"]);
-  }));
+Deno.test(
+  "upgrade: a new binary that fails --version is not installed; the old one stays",
+  needs(TOOLS.openssl),
+  () =>
+    withReleases(async (e) => {
+      const before = await Deno.readFile(e.exe);
+      const r = await e.emu(["--to", "9.1.0"]);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `error\\[download_failed\\]: Cannot upgrade to 9\\.1\\.0: the new binary does not run \\(\`--version\`: Illegal instruction\\); emu ${
+            VERSION.replaceAll(".", "\\.")
+          } is kept\\n`,
+        ),
+      );
+      assert.deepEqual(await Deno.readFile(e.exe), before);
+      assert.deepEqual(await binDir(e), ["emu"]);
+    }),
+);
 
-Deno.test("upgrade: unknown --to, wrong key, Homebrew and deno run are refused; nothing changes", () =>
-  withReleases(async (e) => {
-    const before = await Deno.readFile(e.exe);
-    const unknown = await e.emu(["--to", "v9.9.9"]);
-    assert.equal(unknown.code, 1);
-    assert.equal(
-      unknown.stderr,
-      `error[release_not_found]: Cannot find release v9.9.9: the manifest has ${VERSION}, 9.0.0, 9.1.0, 9.2.0\n` +
-        "hint: Pick one of those with --to, or leave it out for the latest stable release.\n",
-    );
-    const wrongKey = await e.emu([], { EMU_RELEASE_PUBLIC_KEY: join(e.dir, "other.pub.pem") });
-    assert.equal(wrongKey.code, 1);
-    assert.match(wrongKey.stderr, /^error\[signature_invalid\]: /);
+Deno.test(
+  "upgrade: unknown --to, wrong key, Homebrew and deno run are refused; nothing changes",
+  needs(TOOLS.openssl),
+  () =>
+    withReleases(async (e) => {
+      const before = await Deno.readFile(e.exe);
+      const unknown = await e.emu(["--to", "v9.9.9"]);
+      assert.equal(unknown.code, 1);
+      assert.equal(
+        unknown.stderr,
+        `error[release_not_found]: Cannot find release v9.9.9: the manifest has ${VERSION}, 9.0.0, 9.1.0, 9.2.0\n` +
+          "hint: Pick one of those with --to, or leave it out for the latest stable release.\n",
+      );
+      const wrongKey = await e.emu([], { EMU_RELEASE_PUBLIC_KEY: join(e.dir, "other.pub.pem") });
+      assert.equal(wrongKey.code, 1);
+      assert.match(wrongKey.stderr, /^error\[signature_invalid\]: /);
 
-    const cellar = join(e.dir, "Cellar", "emu", "1.0.0", "bin");
-    await Deno.mkdir(cellar, { recursive: true });
-    await Deno.copyFile(e.exe, join(cellar, "emu"));
-    const brew = await e.emu([], { EMU_UPGRADE_EXECUTABLE: join(cellar, "emu") });
-    assert.equal(brew.code, 1);
-    assert.match(brew.stderr, /Homebrew installed it\nhint: Run `brew upgrade emu`\.\n$/);
+      const cellar = join(e.dir, "Cellar", "emu", "1.0.0", "bin");
+      await Deno.mkdir(cellar, { recursive: true });
+      await Deno.copyFile(e.exe, join(cellar, "emu"));
+      const brew = await e.emu([], { EMU_UPGRADE_EXECUTABLE: join(cellar, "emu") });
+      assert.equal(brew.code, 1);
+      assert.match(brew.stderr, /Homebrew installed it\nhint: Run `brew upgrade emu`\.\n$/);
 
-    const denoRun = await e.emu([], { EMU_UPGRADE_EXECUTABLE: "" });
-    assert.equal(denoRun.code, 1);
-    assert.match(
-      denoRun.stderr,
-      /^error\[upgrade_refused\]: Cannot upgrade: this emu runs under `deno run`, not as a compiled binary\n/,
-    );
+      const denoRun = await e.emu([], { EMU_UPGRADE_EXECUTABLE: "" });
+      assert.equal(denoRun.code, 1);
+      assert.match(
+        denoRun.stderr,
+        /^error\[upgrade_refused\]: Cannot upgrade: this emu runs under `deno run`, not as a compiled binary\n/,
+      );
 
-    const unconfigured = await e.emu([], { EMU_RELEASE_MANIFEST: "" });
-    assert.equal(unconfigured.code, 1);
-    assert.match(
-      unconfigured.stderr,
-      /does not know where its releases are\nhint: Set EMU_RELEASE_MANIFEST/,
-    );
-    assert.deepEqual(await Deno.readFile(e.exe), before);
-    assert.deepEqual(await binDir(e), ["emu"]);
-  }));
+      const unconfigured = await e.emu([], { EMU_RELEASE_MANIFEST: "" });
+      assert.equal(unconfigured.code, 1);
+      assert.match(
+        unconfigured.stderr,
+        /does not know where its releases are\nhint: Set EMU_RELEASE_MANIFEST/,
+      );
+      assert.deepEqual(await Deno.readFile(e.exe), before);
+      assert.deepEqual(await binDir(e), ["emu"]);
+    }),
+);
