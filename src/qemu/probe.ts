@@ -20,7 +20,7 @@ import { type Accelerator, type Arch, chooseCpuModel, type CpuChoice } from "./c
 import { findQemu, inspectQemu, installHint, type QemuInstall } from "./discover.ts";
 import { findAarch64Firmware, type Firmware } from "./firmware.ts";
 import { type HostFacts, hostFacts, normalizeArch } from "./host.ts";
-import { runTestGuest } from "./test_guest.ts";
+import { runAccelCanary } from "./accel_canary.ts";
 
 /**
  * What a cache entry is valid for. The QEMU binary is identified by path, size and
@@ -142,7 +142,7 @@ async function runProbe(
   await Deno.mkdir(workDir, { recursive: true });
   const results: Partial<Record<Accelerator, TestOutcome>> = {};
   options.onSpawn?.("test guest (tcg)");
-  results.tcg = await runTestGuest(
+  results.tcg = await runAccelCanary(
     qemu.system,
     guestArch,
     "tcg",
@@ -152,7 +152,7 @@ async function runProbe(
   for (const accel of candidates.toProbe) {
     const cpu = chooseCpuModel({ guest: guestArch, host: hostArch, accel, quirks }).model;
     options.onSpawn?.(`test guest (${accel})`);
-    results[accel] = await runTestGuest(qemu.system, guestArch, accel, cpu, {
+    results[accel] = await runAccelCanary(qemu.system, guestArch, accel, cpu, {
       workDir,
       deadlineMs: 10_000,
     });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { resolveBase } from "../../../src/image/base.ts";
 import { isQcow2Header } from "../../../src/artifact/qcow2.ts";
-import { rootfsFiles } from "../../../src/image/rootfs.ts";
+import { rootfsFiles } from "../../../fixtures/rootfs.ts";
 import { outputPaths } from "../../../src/image/build.ts";
 import { EmuError } from "../../../src/errors.ts";
 

@@ -1,6 +1,6 @@
 /**
- * The accelerator test guest: a few instructions that make QEMU exit with a known code,
- * run under a candidate accelerator with a deadline and timed. A hardware accelerator
+ * The accelerator canary: a tiny guest (a few instructions that make QEMU exit with a known
+ * code) run under a candidate accelerator with a deadline and timed. A hardware accelerator
  * is trusted only after this runs correctly and fast (docs/architecture.md, «VM topology and
  * accelerator»).
  *
@@ -39,7 +39,7 @@ export function aarch64PowerOff(): Uint8Array {
 export const X86_SUCCESS_EXIT = 33;
 
 /** The argv that runs the test guest stored at `program`. */
-export function testGuestArgs(
+export function accelCanaryArgs(
   arch: Arch,
   accel: Accelerator,
   cpu: string,
@@ -77,8 +77,8 @@ export function testGuestArgs(
   ];
 }
 
-/** Options of {@linkcode runTestGuest}. */
-export interface TestGuestOptions {
+/** Options of {@linkcode runAccelCanary}. */
+export interface AccelCanaryOptions {
   /** Kill the guest after this long (default 10 s). */
   deadlineMs?: number;
   /** Scratch directory for the program file. */
@@ -89,12 +89,12 @@ export interface TestGuestOptions {
  * Runs the test guest with `qemu` under `accel`; resolves with how it went (never
  * rejects for a guest failure: the failure is the reason a candidate is rejected).
  */
-export async function runTestGuest(
+export async function runAccelCanary(
   qemu: string,
   arch: Arch,
   accel: Accelerator,
   cpu: string,
-  options: TestGuestOptions,
+  options: AccelCanaryOptions,
 ): Promise<TestOutcome> {
   // One file per run: two emu processes may probe at once, and QEMU locks its disk images.
   const program = join(options.workDir, `.emu-test-guest-${arch}-${crypto.randomUUID()}.bin`);
@@ -112,12 +112,12 @@ async function runProgram(
   accel: Accelerator,
   cpu: string,
   program: string,
-  options: TestGuestOptions,
+  options: AccelCanaryOptions,
 ): Promise<TestOutcome> {
   const deadlineMs = options.deadlineMs ?? 10_000;
   const started = performance.now();
   const child = new Deno.Command(qemu, {
-    args: testGuestArgs(arch, accel, cpu, program),
+    args: accelCanaryArgs(arch, accel, cpu, program),
     stdin: "null",
     stdout: "null",
     stderr: "piped",

@@ -1,6 +1,6 @@
 /** The accelerator test guests, run by real QEMU under TCG for both architectures. */
 import assert from "node:assert/strict";
-import { runTestGuest } from "../../src/qemu/test_guest.ts";
+import { runAccelCanary } from "../../src/qemu/accel_canary.ts";
 import { needs, requireTool, TOOLS } from "../_helpers/require.ts";
 
 for (
@@ -13,7 +13,7 @@ for (
     if (!await requireTool(binary, `${pkg} (bookworm-backports)`)) return;
     const dir = await Deno.makeTempDir();
     try {
-      const outcome = await runTestGuest(binary, arch, "tcg", cpu, {
+      const outcome = await runAccelCanary(binary, arch, "tcg", cpu, {
         workDir: dir,
         deadlineMs: 20_000,
       });
@@ -31,7 +31,7 @@ Deno.test(
     if (!await requireTool("qemu-system-x86_64", "qemu-system-x86 (bookworm-backports)")) return;
     const dir = await Deno.makeTempDir();
     try {
-      const outcome = await runTestGuest("qemu-system-x86_64", "x86_64", "tcg", "no-such-cpu", {
+      const outcome = await runAccelCanary("qemu-system-x86_64", "x86_64", "tcg", "no-such-cpu", {
         workDir: dir,
       });
       assert.equal(outcome.ok, false);
