@@ -86,9 +86,32 @@ Deno.test("argv: golden cold boot of the demo profile, in the topology's fixed o
 
 Deno.test("argv: capture uses the cold-boot line; resume differs only by -incoming defer", () => {
   const cold = buildArgv(demoSpec());
-  const capture = buildArgv(demoSpec({ disk: "/home/ada/.emu/instances/default/run.qcow2" }));
+  // Capture runs on the snapshot's staging disk with its own sockets and name: the line
+  // is the cold boot's with those paths swapped, nothing else.
+  const paths: [string, string][] = [
+    ["/home/ada/.emu/instances/default/run.qcow2", "/h/snapshots/i/.staging/disk.qcow2"],
+    ["/home/ada/.emu/instances/default/runtime.iso", "/h/snapshots/i/.staging/runtime.iso"],
+    ["/tmp/emu-1000/default.qmp", "/tmp/emu-1000/capture-1.qmp"],
+    ["/tmp/emu-1000/default.qga", "/tmp/emu-1000/capture-1.qga"],
+    ["/home/ada/.emu/instances/default/serial.log", "/h/snapshots/i/.staging/capture.log"],
+    ["/home/ada/.emu/instances/default/qemu.pid", "/h/snapshots/i/.staging/qemu.pid"],
+    ["default", "capture-1"],
+  ];
+  const capture = buildArgv(demoSpec({
+    disk: paths[0][1],
+    runtimeIso: paths[1][1],
+    qmpSocket: paths[2][1],
+    qgaSocket: paths[3][1],
+    serialLog: paths[4][1],
+    pidFile: paths[5][1],
+    name: "capture-1",
+  }));
+  assert.notDeepEqual(capture, cold);
+  const back = capture.map((arg) =>
+    paths.reduce((a, [instance, staging]) => a.replaceAll(staging, instance), arg)
+  );
+  assert.deepEqual(back, cold);
   const resume = buildArgv(demoSpec({ incoming: true }));
-  assert.deepEqual(capture, cold);
   const at = resume.indexOf("-incoming");
   assert.deepEqual(resume.slice(at, at + 2), ["-incoming", "defer"]);
   assert.deepEqual([...resume.slice(0, at), ...resume.slice(at + 2)], cold);
