@@ -37,6 +37,10 @@ export function registerImage(program: Command, io: CliIo): void {
     .option("--cpus <n>", "guest vCPUs while provisioning", positiveInt("--cpus"), 2)
     .option("--name <name>", "image name in image.json (default: the output's file name)")
     .option("--image-version <version>", "image version in image.json", "0.0.0-dev")
+    .option(
+      "--strict",
+      "refuse user-data that fails cloud-init's schema (checked when cloud-init is installed)",
+    )
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const controller = new AbortController();
@@ -57,7 +61,9 @@ export function registerImage(program: Command, io: CliIo): void {
           cpus: options.cpus,
           name: options.name,
           version: options.imageVersion,
+          strict: options.strict,
           onProgress: (t) => out.info(t),
+          onWarning: (t) => out.warn(t),
           signal: controller.signal,
         });
         out.json(result);

@@ -26,6 +26,7 @@ import { createOverlay } from "../vm/overlay.ts";
 import { serialTail } from "../vm/serial.ts";
 import { resolveBase } from "./base.ts";
 import { MarkerReader } from "./markers.ts";
+import { checkCloudConfig } from "./cloud_config_schema.ts";
 import { checkUserData, writeSeed } from "./seed.ts";
 
 /** Options of {@linkcode buildImage}. */
@@ -49,7 +50,10 @@ export interface BuildOptions {
   /** `image.json` name and version (default: the output's file name, `0.0.0-dev`). */
   name?: string;
   version?: string;
+  /** Refuse user-data that fails cloud-init's schema (checked when cloud-init is installed). */
+  strict?: boolean;
   onProgress?: (text: string) => void;
+  onWarning?: (text: string) => void;
   signal?: AbortSignal;
 }
 
@@ -117,7 +121,21 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     );
   }
   const arch = options.arch ?? base.arch ?? hostGuestArch();
-  await checkUserData(resolve(options.userData));
+  const userData = await checkUserData(resolve(options.userData));
+  const schema = await checkCloudConfig(join(resolve(options.userData), "user-data"), userData);
+  if (schema.status === "invalid") {
+    const list = schema.errors.map((e) => `  ${e}`).join("\n");
+    if (options.strict) {
+      throw new EmuError(
+        "image_build_input",
+        `Cannot build from ${options.userData}: its user-data fails cloud-init's schema:\n${list}`,
+        { hint: "Fix those keys (cloud-init would ignore or reject them), or drop --strict." },
+      );
+    }
+    options.onWarning?.(
+      `${options.userData}/user-data fails cloud-init's schema (cloud-init schema --config-file):\n${list}`,
+    );
+  }
   const probe = await options.probe(arch);
   const qemuImg = probe.qemu.img;
   if (qemuImg === null) {

@@ -62,6 +62,7 @@ export const TOOLS = {
   isoinfo: { name: "isoinfo", pkg: "genisoimage", args: ["-version"] },
   xorriso: { name: "xorriso", pkg: "xorriso", args: ["-version"] },
   bsdtar: { name: "bsdtar", pkg: "libarchive-tools" },
+  cloudInit: { name: "cloud-init", pkg: "cloud-init" },
 } as const satisfies Record<string, Tool>;
 
 const present = new Map<string, boolean>();

@@ -29,7 +29,10 @@ async function listDir(dir: string): Promise<string[]> {
   return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
 }
 
-async function userData(dir: string, text = "#cloud-config\nruncmd: [[true]]\n"): Promise<string> {
+async function userData(
+  dir: string,
+  text = '#cloud-config\nruncmd:\n  - [sh, -c, "true"]\n',
+): Promise<string> {
   const ud = join(dir, "ud");
   await Deno.mkdir(ud, { recursive: true });
   await Deno.writeTextFile(join(ud, "user-data"), text);
@@ -191,6 +194,39 @@ Deno.test(
         /hint: Nothing was written\. The whole console is in \S+stack\.build\.log; a slow machine may need a longer --timeout\./,
       );
       assert.deepEqual(await listDir(join(dir, "out")), ["stack.build.log"]);
+    });
+  },
+);
+
+Deno.test(
+  "image build: user-data that fails cloud-init's schema is a warning, and with --strict refused before any boot",
+  needs(TOOLS.qemu, TOOLS.qemuImg, TOOLS.cloudInit, ...VM_TOOLS),
+  async () => {
+    const fixture = await ensureFastFixture({ log: () => {} });
+    await withBuildDir(async (dir, env) => {
+      const ud = await userData(
+        dir,
+        '#cloud-config\nssh_genkeytypes: []\nruncmd:\n  - [sh, -c, "true"]\n',
+      );
+      const out = join(dir, "out", "stack.qcow2");
+      const args = ["image", "build", "--base", fixture.dir, "--user-data", ud, "--out", out];
+      const strict = await spawnEmu([...args, "--strict"], { env });
+      assert.equal(strict.code, 1);
+      assert.match(
+        strict.stderr,
+        /^error\[image_build_input\]: Cannot build from .*\/ud: its user-data fails cloud-init's schema:\n {2}ssh_genkeytypes: \[\] is too short\n/,
+      );
+      assert.equal(
+        await Deno.stat(join(dir, "out")).then(() => true, () => false),
+        false,
+        "nothing written, nothing booted",
+      );
+      const lenient = await spawnEmu(args, { env });
+      assert.equal(lenient.code, 0, lenient.stderr);
+      assert.match(
+        lenient.stderr,
+        /warning: .*\/ud\/user-data fails cloud-init's schema \(cloud-init schema --config-file\):\n {2}ssh_genkeytypes: \[\] is too short\n/,
+      );
     });
   },
 );
