@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { EmuError } from "../errors.ts";
 import { IMAGE_JSON, type ImageInfo, parseImageJson } from "./image_json.ts";
+import { IMAGE_FILES } from "../config/filenames.ts";
 
 /** Default number of images `prune` keeps. */
 export const DEFAULT_KEEP = 2;
@@ -19,11 +20,11 @@ export interface CachedImage {
   lastUsed: Date;
 }
 
-const LAST_USED = "last_used";
-
 /** Records that `image` was just used (its cache entry's last-use time). */
 export async function touchImage(image: ImageInfo): Promise<void> {
-  await Deno.writeTextFile(join(image.dir, LAST_USED), new Date().toISOString()).catch(() => {});
+  await Deno.writeTextFile(join(image.dir, IMAGE_FILES.lastUsed), new Date().toISOString()).catch(
+    () => {},
+  );
 }
 
 /**
@@ -43,7 +44,7 @@ export async function listImages(imagesDir: string): Promise<CachedImage[]> {
       const dir = join(imagesDir, e.name);
       const image = await readInstalledImage(dir);
       if (image === null) continue;
-      const used = await Deno.readTextFile(join(dir, LAST_USED)).then(
+      const used = await Deno.readTextFile(join(dir, IMAGE_FILES.lastUsed)).then(
         (t) => new Date(t.trim()),
         () => null,
       );
@@ -96,8 +97,6 @@ export async function verifyImage(
     : { ok: false, problem: `sha256 is ${digest}, image.json says ${image.sha256}` };
 }
 
-const VERIFIED = "verified";
-
 /**
  * Checks an installed image before it is used: a fast path trusts the size and mtime
  * recorded when the disk was last fully verified; anything else re-hashes the disk.
@@ -107,7 +106,7 @@ const VERIFIED = "verified";
 export async function checkBeforeUse(image: ImageInfo): Promise<void> {
   const info = await Deno.stat(image.disk).catch(() => null);
   const stamp = info ? `${info.size}:${info.mtime?.getTime() ?? 0}` : "";
-  const recorded = await Deno.readTextFile(join(image.dir, VERIFIED)).then(
+  const recorded = await Deno.readTextFile(join(image.dir, IMAGE_FILES.verified)).then(
     (t) => t.trim(),
     () => null,
   );
@@ -122,7 +121,7 @@ export async function checkBeforeUse(image: ImageInfo): Promise<void> {
       },
     );
   }
-  await Deno.writeTextFile(join(image.dir, VERIFIED), stamp).catch(() => {});
+  await Deno.writeTextFile(join(image.dir, IMAGE_FILES.verified), stamp).catch(() => {});
 }
 
 /**

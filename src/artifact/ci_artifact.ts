@@ -19,6 +19,7 @@ import { installStaged, type InstallTarget, type PullResult } from "./install.ts
 import { isQcow2File } from "./qcow2.ts";
 import { parseSha256Sums } from "./sha256sums.ts";
 import { createHash } from "node:crypto";
+import { IMAGE_FILES } from "../config/filenames.ts";
 
 /** One workflow artifact as the API lists it. */
 export interface ApiArtifact {
@@ -244,7 +245,7 @@ export async function pullCiArtifact(o: CiPullOptions): Promise<PullResult> {
       headers: githubHeaders(o.token),
     });
     const { image, name } = await unpack(zip, staging);
-    const disk = join(staging, "disk.qcow2");
+    const disk = join(staging, IMAGE_FILES.disk);
     if (name.endsWith(".zst")) {
       await download({
         url: new URL(`file://${image}`).href,

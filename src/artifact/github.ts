@@ -9,6 +9,7 @@
  * @module
  */
 import { EmuError } from "../errors.ts";
+import { runProgram } from "../process.ts";
 import { imageArtifactOfFile } from "./descriptor.ts";
 import { type Manifest, printable, type Release } from "./manifest.ts";
 import { compareVersions, isPrerelease, parseVersion } from "./versions.ts";
@@ -70,18 +71,9 @@ export function githubApi(env: Record<string, string | undefined>): string {
 export async function githubToken(env: Record<string, string | undefined>): Promise<string | null> {
   const fromEnv = env.GITHUB_TOKEN || env.GH_TOKEN;
   if (fromEnv) return fromEnv;
-  try {
-    const out = await new Deno.Command("gh", {
-      args: ["auth", "token"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    const token = new TextDecoder().decode(out.stdout).trim();
-    return out.success && token !== "" ? token : null;
-  } catch {
-    return null;
-  }
+  const r = await runProgram("gh", ["auth", "token"]);
+  const token = r.stdout.trim();
+  return r.ok && token !== "" ? token : null;
 }
 
 /** Request headers for the API (and, with a token, for asset downloads). */

@@ -8,6 +8,7 @@
 import { isAbsolute, join } from "node:path";
 import { EmuError } from "../errors.ts";
 import { parseJsonObject } from "./_json.ts";
+import { IMAGE_FILES } from "../config/filenames.ts";
 
 /** A validated image with absolute paths. */
 export interface ImageInfo {
@@ -29,7 +30,7 @@ export interface ImageInfo {
 }
 
 /** Name of the file in an image directory. */
-export const IMAGE_JSON = "image.json";
+export const IMAGE_JSON = IMAGE_FILES.meta;
 
 function bad(path: string, problem: string): EmuError {
   return new EmuError("image_invalid", `Cannot use ${path}: ${problem}`, {

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { sha256File } from "./cache.ts";
 import type { DownloadProgress } from "./download.ts";
 import { IMAGE_JSON, type ImageInfo, parseImageJson } from "./image_json.ts";
+import { IMAGE_FILES } from "../config/filenames.ts";
 
 /** What every way of installing an image into the cache takes. */
 export interface InstallTarget {
@@ -64,8 +65,8 @@ export async function installStaged(
     name: fields.name,
     version: fields.version,
     arch: fields.arch,
-    disk: "disk.qcow2",
-    sha256: fields.sha256 ?? await sha256File(join(staging, "disk.qcow2")),
+    disk: IMAGE_FILES.disk,
+    sha256: fields.sha256 ?? await sha256File(join(staging, IMAGE_FILES.disk)),
     size: fields.size,
     source: fields.source,
     published_sha256: fields.published_sha256,
@@ -78,9 +79,12 @@ export async function installStaged(
   const hadOld = await Deno.rename(dir, old).then(() => true, () => false);
   await Deno.rename(staging, dir);
   if (hadOld) await Deno.remove(old, { recursive: true }).catch(() => {});
-  const disk = await Deno.stat(join(dir, "disk.qcow2"));
-  await Deno.writeTextFile(join(dir, "verified"), `${disk.size}:${disk.mtime?.getTime() ?? 0}`);
-  await Deno.writeTextFile(join(dir, "last_used"), new Date().toISOString());
+  const disk = await Deno.stat(join(dir, IMAGE_FILES.disk));
+  await Deno.writeTextFile(
+    join(dir, IMAGE_FILES.verified),
+    `${disk.size}:${disk.mtime?.getTime() ?? 0}`,
+  );
+  await Deno.writeTextFile(join(dir, IMAGE_FILES.lastUsed), new Date().toISOString());
   return {
     image: parseImageJson(await Deno.readTextFile(join(dir, IMAGE_JSON)), dir),
     cached: false,

@@ -19,6 +19,7 @@ import { download } from "./download.ts";
 import { fetchSmall, isUrl } from "./fetch_small.ts";
 import { readInstalledImage } from "./cache.ts";
 import { installStaged, type InstallTarget, type PullResult } from "./install.ts";
+import { IMAGE_FILES } from "../config/filenames.ts";
 
 /** Whether `source` names a qcow2 file or URL (`.qcow2` or `.qcow2.zst`). */
 export function isPlainImageSource(source: string): boolean {
@@ -160,7 +161,7 @@ export async function pullPlainImage(options: PlainPullOptions): Promise<PullRes
   options.onMessage?.(`${remote ? "pulling" : "importing"} ${fileName}`);
   const staging = join(options.imagesDir, `.pull-${crypto.randomUUID().slice(0, 8)}`);
   try {
-    const disk = join(staging, "disk.qcow2");
+    const disk = join(staging, IMAGE_FILES.disk);
     const result = await download({
       url: remote ? url : new URL(`file://${url}`).href,
       dest: disk,

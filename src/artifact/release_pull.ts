@@ -25,6 +25,7 @@ import { printable, type Release } from "./manifest.ts";
 import { MAX_SHA256SUMS_BYTES, parseSha256Sums } from "./sha256sums.ts";
 import { MAX_SIGNATURE_BYTES, requireKey } from "./signed_manifest.ts";
 import { keyFingerprint, verifySignature } from "./signature.ts";
+import { IMAGE_FILES } from "../config/filenames.ts";
 
 /** Options of {@linkcode pullRelease}. */
 export interface ReleasePullOptions extends InstallTarget {
@@ -153,7 +154,7 @@ export async function pullRelease(
       });
     const result = await download({
       url: disk.url,
-      dest: join(staging, "disk.qcow2"),
+      dest: join(staging, IMAGE_FILES.disk),
       partDir: options.downloadsDir,
       partId: disk.sha256,
       sha256: disk.sha256,
@@ -176,8 +177,8 @@ export async function pullRelease(
         { hint: "The release is inconsistent; nothing was installed." },
       );
     }
-    if (kernel) await fetchTo(kernel, "kernel");
-    if (initrd) await fetchTo(initrd, "initrd");
+    if (kernel) await fetchTo(kernel, IMAGE_FILES.kernel);
+    if (initrd) await fetchTo(initrd, IMAGE_FILES.initrd);
     return await installStaged(staging, dir, {
       name: descriptor?.name ?? disk.name.replace(/(\.qcow2)?(\.zst)?$/, ""),
       version: release.version,
@@ -190,8 +191,8 @@ export async function pullRelease(
       ...(descriptor?.boot
         ? {
           boot: {
-            kernel: "kernel",
-            ...(initrd ? { initrd: "initrd" } : {}),
+            kernel: IMAGE_FILES.kernel,
+            ...(initrd ? { initrd: IMAGE_FILES.initrd } : {}),
             ...(descriptor.boot.append !== undefined ? { append: descriptor.boot.append } : {}),
           },
         }

@@ -7,7 +7,7 @@ import type { Command } from "@commander-js/extra-typings";
 import { EmuError } from "../errors.ts";
 import { sleep } from "../protocol/unix_socket.ts";
 import { findInstance } from "../vm/instance.ts";
-import { clean } from "../vm/serial.ts";
+import { clean } from "../qemu/serial_log.ts";
 import { nameOption } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";

@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { isAbsolute, join, resolve } from "node:path";
 import { EmuError } from "../errors.ts";
+import { HOME_FILES, INSTANCE_FILES } from "./filenames.ts";
 
 /**
  * Longest unix socket path, in bytes, that every supported OS accepts.
@@ -113,12 +114,12 @@ export interface HomeLayout {
 export function homeLayout(home: string): HomeLayout {
   return {
     home,
-    images: join(home, "images"),
-    snapshots: join(home, "snapshots"),
-    instances: join(home, "instances"),
-    downloads: join(home, "downloads"),
-    probe: join(home, "probe.json"),
-    releases: join(home, "releases-seen.json"),
+    images: join(home, HOME_FILES.images),
+    snapshots: join(home, HOME_FILES.snapshots),
+    instances: join(home, HOME_FILES.instances),
+    downloads: join(home, HOME_FILES.downloads),
+    probe: join(home, HOME_FILES.probe),
+    releases: join(home, HOME_FILES.releasesSeen),
   };
 }
 
@@ -184,13 +185,13 @@ export function instancePaths(home: string, runtimeDir: string, name: string): I
   checkSocketPath(qgaSocket);
   return {
     dir,
-    runDisk: join(dir, "run.qcow2"),
-    serialLog: join(dir, "serial.log"),
-    runtimeIso: join(dir, "runtime.iso"),
-    record: join(dir, "instance.json"),
-    secretsFile: join(dir, "secrets.env"),
-    lock: join(dir, "lock"),
-    pidFile: join(dir, "qemu.pid"),
+    runDisk: join(dir, INSTANCE_FILES.runDisk),
+    serialLog: join(dir, INSTANCE_FILES.serialLog),
+    runtimeIso: join(dir, INSTANCE_FILES.runtimeIso),
+    record: join(dir, INSTANCE_FILES.record),
+    secretsFile: join(dir, INSTANCE_FILES.secrets),
+    lock: join(dir, INSTANCE_FILES.lock),
+    pidFile: join(dir, INSTANCE_FILES.pid),
     qmpSocket,
     qgaSocket,
   };

@@ -19,11 +19,11 @@ import { QmpClient } from "../protocol/mod.ts";
 import type { VmSpec } from "../qemu/argv.ts";
 import type { Arch } from "../qemu/cpu_model.ts";
 import { hostGuestArch } from "../qemu/host.ts";
-import { killAndWait, processExists, waitForExit } from "../qemu/process.ts";
+import { killAndWait, launchQemu, processExists, waitForExit } from "../qemu/process.ts";
 import type { ProbeResult } from "../qemu/probe.ts";
-import { launch } from "../vm/boot.ts";
-import { createOverlay } from "../vm/overlay.ts";
-import { serialTail } from "../vm/serial.ts";
+import { convertCompressed, createOverlay } from "../qemu/img.ts";
+import { buildArgv } from "../qemu/argv.ts";
+import { serialTail } from "../qemu/serial_log.ts";
 import { resolveBase } from "./base.ts";
 import { MarkerReader } from "./markers.ts";
 import { checkCloudConfig } from "./cloud_config_schema.ts";
@@ -183,7 +183,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       `booting ${basename(options.base)} (${spec.accel}, ${spec.memoryMib} MiB, ${spec.cpus} vCPU)`,
     );
     const started = performance.now();
-    pid = await launch(probe.qemu.path, spec);
+    pid = await launchQemu(probe.qemu.path, buildArgv(spec), { pidFile: spec.pidFile! });
     await followProvisioning(pid, paths.serialLog, options, started, progress);
     const provisionMs = Math.round(performance.now() - started);
     progress(`provisioned in ${(provisionMs / 1000).toFixed(0)} s; powering the guest off`);
@@ -194,7 +194,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const convertStarted = performance.now();
     const diskTemp = `${paths.disk}.tmp-${id}`;
     temps.push(diskTemp);
-    await convert(qemuImg, overlay, diskTemp);
+    await convertCompressed(qemuImg, overlay, diskTemp);
     const convertMs = Math.round(performance.now() - convertStarted);
     progress("hashing");
     const sha256 = await sha256File(diskTemp);
@@ -368,28 +368,5 @@ async function powerOff(pid: number, qmpSocket: string, serialLog: string): Prom
       } s`,
       serialLog,
     );
-  }
-}
-
-/** `qemu-img convert -c`: flattens the overlay onto its base, compressed, then fsyncs. */
-async function convert(qemuImg: string, from: string, to: string): Promise<void> {
-  const out = await new Deno.Command(qemuImg, {
-    args: ["convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd", from, to],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new EmuError(
-      "qemu_failed",
-      `Cannot compress the built disk: qemu-img convert failed: ${
-        new TextDecoder().decode(out.stderr).trim()
-      }`,
-    );
-  }
-  const file = await Deno.open(to, { read: true, write: true });
-  try {
-    await file.sync();
-  } finally {
-    file.close();
   }
 }

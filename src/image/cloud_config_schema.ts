@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { runProgram } from "../process.ts";
 
 /** What the check found. */
 export type SchemaCheck =
@@ -41,18 +42,11 @@ export async function checkCloudConfig(
   if (!new TextDecoder().decode(userData.subarray(0, 64)).startsWith("#cloud-config")) {
     return { status: "skipped", reason: "the user-data is not #cloud-config" };
   }
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command("cloud-init", {
-      args: ["schema", "--config-file", userDataPath],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-  } catch {
+  const r = await runProgram("cloud-init", ["schema", "--config-file", userDataPath]);
+  if (r.spawnError !== undefined) {
     return { status: "skipped", reason: "cloud-init is not installed on this host" };
   }
-  if (out.success) return { status: "valid" };
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  if (r.ok) return { status: "valid" };
+  const text = r.stdout + r.stderr;
   return { status: "invalid", errors: schemaErrors(text) };
 }

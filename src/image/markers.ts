@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { clean } from "../vm/serial.ts";
+import { clean } from "../qemu/serial_log.ts";
 
 /** What a console line told us. */
 export type ProvisionEvent =

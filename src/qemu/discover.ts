@@ -7,6 +7,7 @@
  */
 import { delimiter, join } from "node:path";
 import { EmuError } from "../errors.ts";
+import { runProgram } from "../process.ts";
 import { qemuBinaryName } from "./argv.ts";
 import {
   type MachineType,
@@ -120,19 +121,16 @@ export async function inspectQemu(
 }
 
 async function runForOutput(program: string, args: string[]): Promise<string> {
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command(program, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-      .output();
-  } catch (err) {
-    throw new EmuError("qemu_failed", `Cannot run ${program}: ${(err as Error).message}`);
+  const r = await runProgram(program, args);
+  if (r.spawnError !== undefined) {
+    throw new EmuError("qemu_failed", `Cannot run ${program}: ${r.spawnError}`);
   }
-  if (!out.success) {
-    const stderr = new TextDecoder().decode(out.stderr).trim();
+  if (!r.ok) {
+    const stderr = r.stderr.trim();
     throw new EmuError(
       "qemu_failed",
-      `Cannot run ${program} ${args.join(" ")}: exit ${out.code}${stderr ? `: ${stderr}` : ""}`,
+      `Cannot run ${program} ${args.join(" ")}: exit ${r.code}${stderr ? `: ${stderr}` : ""}`,
     );
   }
-  return new TextDecoder().decode(out.stdout);
+  return r.stdout;
 }

@@ -16,6 +16,7 @@ import { MAX_SHA256SUMS_BYTES, parseSha256Sums } from "../artifact/sha256sums.ts
 import { fetchSignedManifest, MAX_SIGNATURE_BYTES } from "../artifact/signed_manifest.ts";
 import { verifySignature } from "../artifact/signature.ts";
 import { EmuError } from "../errors.ts";
+import { runProgram } from "../process.ts";
 import { archiveName, artifactName, compareVersions, type Target } from "./target.ts";
 
 /** Options of {@linkcode upgrade}. */
@@ -71,14 +72,8 @@ export function replaceRefusal(executable: string): EmuError | null {
 }
 
 async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
-  try {
-    const r = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-      .output();
-    const text = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
-    return { ok: r.success, out: text.trim() };
-  } catch (err) {
-    return { ok: false, out: (err as Error).message };
-  }
+  const r = await runProgram(cmd, args);
+  return { ok: r.ok, out: (r.spawnError ?? r.stdout + r.stderr).trim() };
 }
 
 /** Upgrades (or checks, or dry-runs); see the module doc. */

@@ -18,8 +18,8 @@ import type { ProbeResult } from "../qemu/probe.ts";
 import { launch, waitReady } from "./boot.ts";
 import { InstanceLock } from "./lock.ts";
 import { migrationChannels, saveToFileAndQuit } from "./migration.ts";
-import { serialTail } from "./serial.ts";
-import { createOverlay } from "./overlay.ts";
+import { serialTail } from "../qemu/serial_log.ts";
+import { createOverlay } from "../qemu/img.ts";
 import { freePort } from "./ports.ts";
 import {
   imageSnapshotsDir,
@@ -32,15 +32,7 @@ import {
 } from "./snapshot.ts";
 import { vmSpec } from "./spec.ts";
 import { compressState } from "./state_file.ts";
-
-/** Names of the files in a snapshot directory. */
-export const SNAPSHOT_FILES = {
-  state: "state.raw",
-  compressedState: "state.zst",
-  disk: "disk.qcow2",
-  runtimeIso: "runtime.iso",
-  log: "capture.log",
-} as const;
+import { RUNTIME_ENV, SNAPSHOT_FILES } from "../config/filenames.ts";
 
 /** Options of {@linkcode captureSnapshot}. */
 export interface CaptureOptions {
@@ -150,7 +142,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
     qmpSocket: join(settings.runtimeDir, `capture-${id}.qmp`),
     qgaSocket: join(settings.runtimeDir, `capture-${id}.qga`),
     serialLog: join(staging, SNAPSHOT_FILES.log),
-    pidFile: join(staging, "qemu.pid"),
+    pidFile: join(staging, SNAPSHOT_FILES.pid),
     name: `capture-${id}`,
     forwards,
   };
@@ -161,7 +153,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
     // The runtime disk of a snapshot holds no per-instance values: those come at rotation.
     await writeIsoFile(
       [{
-        path: "runtime.env",
+        path: RUNTIME_ENV,
         data: new TextEncoder().encode(`EMU_INSTANCE=capture\nEMU_PROFILE=${profile.name}\n`),
       }],
       run.runtimeIso,
@@ -264,7 +256,9 @@ export async function cleanStaleCaptures(parent: string, runtimeDir: string): Pr
   for (const e of entries) {
     if (!e.isDirectory || !/^\.capture-|\.old-/.test(e.name)) continue;
     const dir = join(parent, e.name);
-    const pid = Number((await Deno.readTextFile(join(dir, "qemu.pid")).catch(() => "")).trim());
+    const pid = Number(
+      (await Deno.readTextFile(join(dir, SNAPSHOT_FILES.pid)).catch(() => "")).trim(),
+    );
     if (pid > 0 && processExists(pid)) {
       const cmdline = await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => "");
       if (cmdline.includes(dir)) Deno.kill(pid, "SIGKILL");

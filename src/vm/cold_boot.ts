@@ -6,9 +6,9 @@
 import { EmuError } from "../errors.ts";
 import { writeIsoFile } from "../iso/mod.ts";
 import { launch, waitReady } from "./boot.ts";
-import { createOverlay } from "./overlay.ts";
+import { createOverlay } from "../qemu/img.ts";
 import { writeRecord } from "./record.ts";
-import { serialTail } from "./serial.ts";
+import { serialTail } from "../qemu/serial_log.ts";
 import { vmSpec } from "./spec.ts";
 import { stopInstance } from "./stop.ts";
 import type { StartResult } from "./start.ts";
@@ -20,6 +20,7 @@ import {
   runtimeEnv,
   settleGuest,
 } from "./_boot.ts";
+import { RUNTIME_ENV } from "../config/filenames.ts";
 
 /** Cold boot: the image's own boot, on the instance's run disk. */
 export async function coldBoot(ctx: BootContext): Promise<StartResult> {
@@ -29,7 +30,7 @@ export async function coldBoot(ctx: BootContext): Promise<StartResult> {
   }
   await writeIsoFile(
     [{
-      path: "runtime.env",
+      path: RUNTIME_ENV,
       data: new TextEncoder().encode(runtimeEnv(options.name, profile, ctx.ports)),
     }],
     paths.runtimeIso,

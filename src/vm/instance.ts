@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { type InstancePaths, instancePaths } from "../config/paths.ts";
 import { ensureRuntimeDir } from "../config/private_dir.ts";
 import type { Settings } from "../config/settings.ts";
+import { runProgram } from "../process.ts";
 import { processExists } from "../qemu/process.ts";
 import { type InstanceRecord, readRecord } from "./record.ts";
 
@@ -27,16 +28,8 @@ async function processCommandLine(pid: number): Promise<string | null> {
     const raw = await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => null);
     return raw === null ? null : raw.replaceAll("\0", " ");
   }
-  try {
-    const out = await new Deno.Command("ps", {
-      args: ["-o", "command=", "-p", String(pid)],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    return out.success ? new TextDecoder().decode(out.stdout) : null;
-  } catch {
-    return null;
-  }
+  const r = await runProgram("ps", ["-o", "command=", "-p", String(pid)]);
+  return r.ok ? r.stdout : null;
 }
 
 /** An instance as found on disk. */

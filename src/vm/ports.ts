@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { EmuError } from "../errors.ts";
 import { processExists } from "../qemu/process.ts";
 import { readRecord } from "./record.ts";
+import { INSTANCE_FILES } from "../config/filenames.ts";
 
 /** A free TCP port on 127.0.0.1, chosen by the OS. */
 export function freePort(): number {
@@ -31,7 +32,7 @@ export function portFree(port: number): boolean {
 export async function portHolder(port: number, instancesDir: string): Promise<string | null> {
   try {
     for await (const e of Deno.readDir(instancesDir)) {
-      const record = await readRecord(join(instancesDir, e.name, "instance.json"));
+      const record = await readRecord(join(instancesDir, e.name, INSTANCE_FILES.record));
       if (
         record?.pid && processExists(record.pid) &&
         Object.values(record.ports).some((p) => p.host === port)

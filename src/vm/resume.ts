@@ -8,10 +8,10 @@ import { join } from "node:path";
 import { QmpClient } from "../protocol/mod.ts";
 import { killAndWait } from "../qemu/process.ts";
 import { launch } from "./boot.ts";
-import { type Snapshot, SNAPSHOT_FILES } from "./capture.ts";
+import type { Snapshot } from "./capture.ts";
 import { clearRuntimeFiles } from "./instance.ts";
 import { loadState, migrationChannels } from "./migration.ts";
-import { createOverlay } from "./overlay.ts";
+import { createOverlay } from "../qemu/img.ts";
 import { type InstanceRecord, writeRecord } from "./record.ts";
 import { markSnapshotBad, readSnapshot, snapshotMismatches } from "./snapshot.ts";
 import { suspendDir } from "./suspend.ts";
@@ -26,6 +26,7 @@ import {
   runPaths,
   settleGuest,
 } from "./_boot.ts";
+import { SNAPSHOT_FILES } from "../config/filenames.ts";
 
 /**
  * Resume from `snapshot` (docs/architecture.md, «Start: resume and rotation», steps 2–4).

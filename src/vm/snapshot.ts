@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { ImageInfo } from "../artifact/image_json.ts";
 import { topologyHash, type VmSpec } from "../qemu/argv.ts";
+import { SNAPSHOT_FILES } from "../config/filenames.ts";
 
 /** What must match between capture and resume, and what was measured. */
 export interface SnapshotMeta {
@@ -76,7 +77,7 @@ export function imageSnapshotsDir(snapshotsRoot: string, image: ImageInfo): stri
 /** Reads `snapshot.json` of `dir`, or `null` if there is no complete snapshot there. */
 export async function readSnapshot(dir: string): Promise<SnapshotMeta | null> {
   try {
-    const meta = JSON.parse(await Deno.readTextFile(join(dir, "snapshot.json")));
+    const meta = JSON.parse(await Deno.readTextFile(join(dir, SNAPSHOT_FILES.meta)));
     return meta?.schema === 1 ? meta as SnapshotMeta : null;
   } catch {
     return null;
@@ -85,7 +86,7 @@ export async function readSnapshot(dir: string): Promise<SnapshotMeta | null> {
 
 /** Writes `snapshot.json` atomically. */
 export async function writeSnapshotMeta(dir: string, meta: SnapshotMeta): Promise<void> {
-  const path = join(dir, "snapshot.json");
+  const path = join(dir, SNAPSHOT_FILES.meta);
   const temp = `${path}.tmp-${crypto.randomUUID()}`;
   const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
   try {

@@ -18,10 +18,11 @@ import { migrationChannels, saveToFileAndQuit } from "./migration.ts";
 import { writeRecord } from "./record.ts";
 import { newSnapshotMeta, readSnapshot, type SnapshotMeta, writeSnapshotMeta } from "./snapshot.ts";
 import { instanceRunPaths, vmSpec } from "./spec.ts";
+import { INSTANCE_FILES } from "../config/filenames.ts";
 
 /** The directory of an instance's suspended state. */
 export function suspendDir(instanceDir: string): string {
-  return join(instanceDir, "suspend");
+  return join(instanceDir, INSTANCE_FILES.suspend);
 }
 
 /** Options of {@linkcode suspendInstance}. */

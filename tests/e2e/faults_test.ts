@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MAIN } from "../_helpers/cli.ts";
 import { freePort, qemuProcessesWith, withVmEnv } from "../_helpers/vm_env.ts";
-import { needs, TOOLS, VM_TOOLS } from "../_helpers/require.ts";
+import { needs, VM_TOOLS } from "../_helpers/require.ts";
 
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 

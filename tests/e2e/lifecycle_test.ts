@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { freePort, qemuProcessesWith, withVmEnv } from "../_helpers/vm_env.ts";
-import { needs, TOOLS, VM_TOOLS } from "../_helpers/require.ts";
+import { needs, VM_TOOLS } from "../_helpers/require.ts";
 
 Deno.test(
   "lifecycle: start → healthy → status --json → exec → graceful stop → reset",

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { MAIN } from "../_helpers/cli.ts";
 import { freePort, qemuProcessesWith, type VmEnv, withVmEnv } from "../_helpers/vm_env.ts";
-import { needs, TOOLS, VM_TOOLS } from "../_helpers/require.ts";
+import { needs, VM_TOOLS } from "../_helpers/require.ts";
 
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 const PLACEHOLDER_HASH = createHash("sha256").update("placeholder-not-a-secret").digest("hex");

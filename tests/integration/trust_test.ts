@@ -298,9 +298,9 @@ Deno.test(
       }, { key: w.publisher });
       const list = await w.emu(profile, ["list-releases"]);
       assert.equal(list.code, 0, list.stderr);
-      // deno-lint-ignore no-control-regex
       assert.doesNotMatch(
         list.stdout,
+        // deno-lint-ignore no-control-regex
         /[\x00-\x08\x0b-\x1f\x7f]/,
         "no escape reaches the terminal",
       );

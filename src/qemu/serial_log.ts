@@ -1,5 +1,6 @@
 /**
- * The serial console log: its last lines for error messages, and following it.
+ * The serial console log QEMU writes (-serial file:): its last lines for error messages,
+ * and control characters cleaned out.
  *
  * @module
  */

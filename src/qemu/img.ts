@@ -1,0 +1,71 @@
+/**
+ * `qemu-img`, the one place emu runs it: overlays (a run or capture disk whose backing
+ * file is an image) and the compressed flattening of a built disk. Errors have one
+ * shape: `qemu_missing` when it is not installed, `qemu_failed` with its own words.
+ *
+ * @module
+ */
+import { EmuError } from "../errors.ts";
+import { runProgram } from "../process.ts";
+
+function requireImg(qemuImg: string | null, what: string): string {
+  if (qemuImg === null) {
+    throw new EmuError("qemu_missing", `Cannot ${what}: qemu-img is not installed`, {
+      hint: "Install qemu-utils (Debian) or qemu (Homebrew).",
+    });
+  }
+  return qemuImg;
+}
+
+async function img(qemuImg: string, args: string[], what: string): Promise<void> {
+  const r = await runProgram(qemuImg, args);
+  if (!r.ok) {
+    throw new EmuError(
+      "qemu_failed",
+      `Cannot ${what}: qemu-img ${args[0]} failed: ${(r.spawnError ?? r.stderr).trim()}`,
+    );
+  }
+}
+
+/**
+ * Creates `overlay` backed by `backing` (an absolute path: QEMU resolves it after
+ * changing directory), atomically (temp file, rename).
+ */
+export async function createOverlay(
+  qemuImg: string | null,
+  backing: string,
+  overlay: string,
+): Promise<void> {
+  const binary = requireImg(qemuImg, "create a disk overlay");
+  const temp = `${overlay}.tmp-${crypto.randomUUID()}`;
+  try {
+    await img(
+      binary,
+      ["create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", temp],
+      `create ${overlay}`,
+    );
+  } catch (err) {
+    await Deno.remove(temp).catch(() => {});
+    throw err;
+  }
+  await Deno.rename(temp, overlay);
+}
+
+/**
+ * `qemu-img convert -c`: flattens `from` (an overlay) onto its backing chain into `to`,
+ * its clusters zstd-compressed, then fsyncs `to`.
+ */
+export async function convertCompressed(
+  qemuImg: string | null,
+  from: string,
+  to: string,
+): Promise<void> {
+  const binary = requireImg(qemuImg, "compress the disk");
+  await img(
+    binary,
+    ["convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd", from, to],
+    "compress the built disk",
+  );
+  using file = await Deno.open(to, { read: true, write: true });
+  await file.sync();
+}
