@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { EmuError } from "../errors.ts";
-import { sleep } from "../protocol/unix_socket.ts";
+import { abortedError, sleep } from "../async.ts";
 import { ZstdDecompressor } from "./zstd.ts";
 
 /** Progress of one download. */
@@ -349,12 +349,10 @@ async function readChunks(
 }
 
 function abortError(signal: AbortSignal): EmuError {
-  return new EmuError(
-    "aborted",
-    "Cannot finish the download: it was cancelled; the part file is kept and the next run continues it",
-    {
-      cause: signal.reason,
-    },
+  return abortedError(
+    signal,
+    "finish the download",
+    "the part file is kept and the next run continues it",
   );
 }
 

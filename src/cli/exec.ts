@@ -34,7 +34,7 @@ export function registerExec(program: Command, io: CliIo): void {
           },
         );
       }
-      const qga = await QgaClient.connect(found.paths.qgaSocket, { timeoutMs: 10_000 });
+      await using qga = await QgaClient.connect(found.paths.qgaSocket, { timeoutMs: 10_000 });
       try {
         const result = await qga.exec(command[0], {
           args: command.slice(1),
@@ -54,8 +54,6 @@ export function registerExec(program: Command, io: CliIo): void {
           );
         }
         throw err;
-      } finally {
-        await qga.close();
       }
     });
 }

@@ -5,7 +5,7 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { EmuError } from "../errors.ts";
-import { sleep } from "../protocol/unix_socket.ts";
+import { sleep } from "../async.ts";
 import { findInstance } from "../vm/instance.ts";
 import { clean } from "../qemu/serial_log.ts";
 import { nameOption } from "./_instance_options.ts";

@@ -354,11 +354,9 @@ function indent(text: string): string {
 
 /** ACPI power-off, then waits for QEMU to exit (the guest flushes its disks first). */
 async function powerOff(pid: number, qmpSocket: string, serialLog: string): Promise<void> {
-  const qmp = await QmpClient.connect(qmpSocket, { timeoutMs: 10_000 });
-  try {
+  {
+    await using qmp = await QmpClient.connect(qmpSocket, { timeoutMs: 10_000 });
     await qmp.systemPowerdown({ timeoutMs: 10_000 });
-  } finally {
-    await qmp.close();
   }
   if (!(await waitForExit(pid, POWEROFF_TIMEOUT_MS))) {
     throw await provisionError(

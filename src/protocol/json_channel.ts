@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { abortedError } from "../async.ts";
 import { CommandError, EmuError } from "../errors.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES, MessageDecoder } from "./_framing.ts";
 
@@ -388,7 +389,7 @@ export class JsonChannel {
 }
 
 function aborted(what: string, signal: AbortSignal): EmuError {
-  return new EmuError("aborted", `Cannot run ${what}: it was cancelled`, { cause: signal.reason });
+  return abortedError(signal, `run ${what}`);
 }
 
 function formatMs(ms: number): string {

@@ -12,7 +12,8 @@
 import { Buffer } from "node:buffer";
 import { EmuError } from "../errors.ts";
 import { type CallOptions, JsonChannel } from "./json_channel.ts";
-import { connectUnix, sleep } from "./unix_socket.ts";
+import { sleep } from "../async.ts";
+import { connectUnix } from "./unix_socket.ts";
 
 /** Options of {@linkcode QgaClient.connect}. */
 export interface QgaConnectOptions {
@@ -245,6 +246,11 @@ export class QgaClient {
   /** Closes the connection (idempotent); pending calls are rejected. */
   close(): Promise<void> {
     return this.#channel.close();
+  }
+
+  /** Closes the connection when an `await using` block ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 

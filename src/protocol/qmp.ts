@@ -219,4 +219,9 @@ export class QmpClient {
   close(): Promise<void> {
     return this.#channel.close();
   }
+
+  /** Closes the connection when an `await using` block ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }

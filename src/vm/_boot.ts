@@ -90,63 +90,58 @@ export async function settleGuest(
   resumed: boolean,
 ): Promise<Record<string, string>> {
   const { profile, options, progress } = ctx;
-  const qga = await QgaClient.connect(ctx.paths.qgaSocket, {
+  await using qga = await QgaClient.connect(ctx.paths.qgaSocket, {
     timeoutMs: 30_000,
     signal: options.signal,
   });
-  try {
-    // The rotate command starts first and runs while the agent sets the clock (which
-    // waits for the hardware clock's next second): the two overlap instead of adding up.
-    let rotation: RunningExec | null = null;
-    let secrets: Record<string, string> = {};
-    if (!options.noRotation && profile.rotate !== undefined) {
-      secrets = generateSecrets(profile.secrets);
-      const values: Record<string, string> = { ...secrets, EMU_INSTANCE: options.name };
-      for (const [port, p] of Object.entries(ctx.ports)) {
-        values[`EMU_${port.toUpperCase()}_HOST_PORT`] = String(p.host);
-      }
-      Object.assign(values, profile.runtime);
-      progress(
-        `rotating ${Object.keys(secrets).length} secret${
-          Object.keys(secrets).length === 1 ? "" : "s"
-        }`,
-      );
-      rotation = await qga.execStart(profile.rotate.command, {
-        input: new TextEncoder().encode(keyValueLines(values)),
-        timeoutMs: profile.rotate.timeout_s * 1000,
-      });
+  // The rotate command starts first and runs while the agent sets the clock (which
+  // waits for the hardware clock's next second): the two overlap instead of adding up.
+  let rotation: RunningExec | null = null;
+  let secrets: Record<string, string> = {};
+  if (!options.noRotation && profile.rotate !== undefined) {
+    secrets = generateSecrets(profile.secrets);
+    const values: Record<string, string> = { ...secrets, EMU_INSTANCE: options.name };
+    for (const [port, p] of Object.entries(ctx.ports)) {
+      values[`EMU_${port.toUpperCase()}_HOST_PORT`] = String(p.host);
     }
-    if (resumed) {
-      try {
-        await qga.setTime(undefined, { timeoutMs: 10_000 });
-      } catch (err) {
-        // The agent sets the system clock, then runs hwclock; a guest without hwclock
-        // still has the right time, so only that second step may fail quietly.
-        if (!(err instanceof CommandError && /hardware clock/.test(err.description))) throw err;
-        progress("guest clock set (the guest has no hwclock to update)");
-      }
-    }
-    if (rotation === null || profile.rotate === undefined) return {};
-    const result = await rotation.wait();
-    if (result.exitCode !== 0) {
-      const stderr = new TextDecoder().decode(result.stderr).trim().split("\n").slice(-3).join(
-        " / ",
-      );
-      throw new EmuError(
-        "rotation_failed",
-        `Cannot rotate secrets: ${profile.rotate.command} exited ${
-          result.exitCode ?? `on signal ${result.signal}`
-        }${stderr ? `: ${stderr}` : ""}`,
-        {
-          hint:
-            "Fix the image's rotate command (it reads KEY=VALUE lines on stdin and must exit 0).",
-        },
-      );
-    }
-    return secrets;
-  } finally {
-    await qga.close();
+    Object.assign(values, profile.runtime);
+    progress(
+      `rotating ${Object.keys(secrets).length} secret${
+        Object.keys(secrets).length === 1 ? "" : "s"
+      }`,
+    );
+    rotation = await qga.execStart(profile.rotate.command, {
+      input: new TextEncoder().encode(keyValueLines(values)),
+      timeoutMs: profile.rotate.timeout_s * 1000,
+    });
   }
+  if (resumed) {
+    try {
+      await qga.setTime(undefined, { timeoutMs: 10_000 });
+    } catch (err) {
+      // The agent sets the system clock, then runs hwclock; a guest without hwclock
+      // still has the right time, so only that second step may fail quietly.
+      if (!(err instanceof CommandError && /hardware clock/.test(err.description))) throw err;
+      progress("guest clock set (the guest has no hwclock to update)");
+    }
+  }
+  if (rotation === null || profile.rotate === undefined) return {};
+  const result = await rotation.wait();
+  if (result.exitCode !== 0) {
+    const stderr = new TextDecoder().decode(result.stderr).trim().split("\n").slice(-3).join(
+      " / ",
+    );
+    throw new EmuError(
+      "rotation_failed",
+      `Cannot rotate secrets: ${profile.rotate.command} exited ${
+        result.exitCode ?? `on signal ${result.signal}`
+      }${stderr ? `: ${stderr}` : ""}`,
+      {
+        hint: "Fix the image's rotate command (it reads KEY=VALUE lines on stdin and must exit 0).",
+      },
+    );
+  }
+  return secrets;
 }
 
 /** Waits for every health check, then records the instance as running. */

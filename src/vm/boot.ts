@@ -24,11 +24,11 @@ export interface ReadyOptions {
 export async function waitReady(options: ReadyOptions): Promise<HealthResult[]> {
   const started = Date.now();
   options.onProgress?.("waiting for the guest agent");
-  const qga = await QgaClient.connect(options.qgaSocket, {
+  // Connecting is the check: the agent answered guest-sync-delimited.
+  await (await QgaClient.connect(options.qgaSocket, {
     timeoutMs: options.timeoutMs,
     signal: options.signal,
-  });
-  await qga.close();
+  })).close();
   return await waitHealthy(options.checks, options.ports, {
     timeoutMs: Math.max(1000, options.timeoutMs - (Date.now() - started)),
     signal: options.signal,

@@ -6,7 +6,7 @@
  */
 import type { HealthCheck } from "../config/profile.ts";
 import { EmuError } from "../errors.ts";
-import { sleep } from "../protocol/unix_socket.ts";
+import { retryWithBackoff } from "../async.ts";
 
 /** One check's outcome. */
 export interface HealthResult {
@@ -90,27 +90,27 @@ export async function waitHealthy(
   ports: Record<string, { host: number }>,
   options: WaitHealthyOptions,
 ): Promise<HealthResult[]> {
-  const deadline = Date.now() + options.timeoutMs;
   let lastWaiting = "";
-  let delay = 50;
-  while (true) {
-    const results = await runHealthChecks(checks, ports);
-    const failing = results.filter((r) => !r.ok);
-    if (failing.length === 0) return results;
-    const waiting = `waiting for health check${failing.length > 1 ? "s" : ""} ${
-      failing.map((r) => `${r.name} (GET ${r.url})`).join(", ")
-    }`;
-    if (waiting !== lastWaiting) options.onWaiting?.(waiting);
-    lastWaiting = waiting;
-    if (Date.now() + delay > deadline) {
-      throw new EmuError(
+  let failing: HealthResult[] = [];
+  return await retryWithBackoff(
+    async () => {
+      const results = await runHealthChecks(checks, ports);
+      failing = results.filter((r) => !r.ok);
+      if (failing.length === 0) return results;
+      const waiting = `waiting for health check${failing.length > 1 ? "s" : ""} ${
+        failing.map((r) => `${r.name} (GET ${r.url})`).join(", ")
+      }`;
+      if (waiting !== lastWaiting) options.onWaiting?.(waiting);
+      lastWaiting = waiting;
+      return undefined;
+    },
+    () =>
+      new EmuError(
         "health_timeout",
         `Cannot get a healthy stack within ${(options.timeoutMs / 1000).toFixed(0)} s: ${
           failing.map((r) => `${r.name} (GET ${r.url}) ${r.error}`).join("; ")
         }`,
-      );
-    }
-    await sleep(delay, options.signal);
-    delay = Math.min(delay * 2, 500);
-  }
+      ),
+    { delayMs: 50, maxDelayMs: 500, timeoutMs: options.timeoutMs, signal: options.signal },
+  );
 }

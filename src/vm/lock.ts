@@ -7,7 +7,7 @@
  * @module
  */
 import { EmuError } from "../errors.ts";
-import { sleep } from "../protocol/unix_socket.ts";
+import { sleep } from "../async.ts";
 
 /** A held instance lock. */
 export class InstanceLock implements Disposable {

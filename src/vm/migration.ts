@@ -8,7 +8,7 @@
 import { EmuError } from "../errors.ts";
 import { QmpClient } from "../protocol/mod.ts";
 import { waitForExit } from "../qemu/process.ts";
-import { sleep } from "../protocol/unix_socket.ts";
+import { sleep } from "../async.ts";
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
@@ -111,12 +111,10 @@ export async function saveToFileAndQuit(
   file: string,
   options: { channels: number },
 ): Promise<StateFileInfo> {
-  const qmp = await QmpClient.connect(qmpSocket, { timeoutMs: 10_000 });
-  try {
+  {
+    await using qmp = await QmpClient.connect(qmpSocket, { timeoutMs: 10_000 });
     await saveState(qmp, file, { channels: options.channels });
     await qmp.quit().catch(() => {});
-  } finally {
-    await qmp.close();
   }
   await waitForExit(pid, 5000);
   const handle = await Deno.open(file, { read: true, write: true });

@@ -53,14 +53,12 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
       paths.record,
       newRecord(ctx, pid, "resume", snapshot.meta.fingerprint, spec.runtimeIso),
     );
-    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
-    try {
+    {
+      await using qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
       await loadState(qmp, statePath, {
         channels: migrationChannels(profile.vm.cpus),
         timeoutMs: 120_000,
       });
-    } finally {
-      await qmp.close();
     }
     loaded = true;
     progress(
@@ -116,12 +114,8 @@ async function rawState(snapshot: Snapshot, progress: (text: string) => void): P
  */
 export async function interruptedResume(qmpSocket: string): Promise<boolean> {
   try {
-    const qmp = await QmpClient.connect(qmpSocket, { timeoutMs: 3000 });
-    try {
-      return (await qmp.queryStatus({ timeoutMs: 3000 })).status !== "running";
-    } finally {
-      await qmp.close();
-    }
+    await using qmp = await QmpClient.connect(qmpSocket, { timeoutMs: 3000 });
+    return (await qmp.queryStatus({ timeoutMs: 3000 })).status !== "running";
   } catch {
     return false;
   }
@@ -160,14 +154,12 @@ export async function resumeSuspended(
   try {
     pid = await launch(ctx.probe.qemu.path, spec);
     await writeRecord(paths.record, newRecord(ctx, pid, "suspend", previous.snapshot, runtimeIso));
-    const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
-    try {
+    {
+      await using qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
       await loadState(qmp, join(dir, meta.state.file), {
         channels: migrationChannels(profile.vm.cpus),
         timeoutMs: 120_000,
       });
-    } finally {
-      await qmp.close();
     }
     await Deno.remove(dir, { recursive: true });
     progress(

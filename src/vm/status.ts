@@ -45,12 +45,8 @@ export async function instanceStatus(
   let health: HealthResult[] = [];
   if (alive) {
     try {
-      const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 3000 });
-      try {
-        vmStatus = (await qmp.queryStatus({ timeoutMs: 3000 })).status;
-      } finally {
-        await qmp.close();
-      }
+      await using qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 3000 });
+      vmStatus = (await qmp.queryStatus({ timeoutMs: 3000 })).status;
     } catch { /* unreachable: reported as null */ }
     const checks = profile.health.filter((c) => record && Object.hasOwn(record.ports, c.port));
     health = await runHealthChecks(checks, record!.ports);

@@ -55,12 +55,10 @@ export async function stopInstance(options: StopOptions): Promise<StopResult> {
       const pid = record.pid;
       if (!options.force) {
         try {
-          const qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 5000 });
-          try {
+          {
+            await using qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 5000 });
             progress("asking the guest to power off (ACPI)");
             await qmp.systemPowerdown({ timeoutMs: 5000 });
-          } finally {
-            await qmp.close();
           }
           if (await waitForExit(pid, options.powerdownTimeoutMs ?? 30_000)) method = "powerdown";
         } catch (err) {
