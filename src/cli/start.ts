@@ -66,7 +66,13 @@ export function registerStart(program: Command, io: CliIo): void {
             "(public placeholders). Use this instance for local tests only.",
         );
       }
-      if (result.fallback) out.warn(`no resume: ${result.fallback}`);
+      if (result.fallback) {
+        out.warn(
+          result.record.boot === "cold"
+            ? `no resume: ${result.fallback}`
+            : `${result.fallback}; the image's snapshot was resumed instead`,
+        );
+      }
       report(out, result);
       const emu = thisInvocation(io.env);
       const name = options.name === "default" ? "" : ` --name ${options.name}`;

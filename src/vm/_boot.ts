@@ -5,45 +5,47 @@
  *
  * @module
  */
-import type { ImageInfo } from "../artifact/image_json.ts";
 import type { Profile } from "../config/profile.ts";
 import { CommandError, EmuError } from "../errors.ts";
 import { QgaClient, type RunningExec } from "../protocol/mod.ts";
-import type { ProbeResult } from "../qemu/probe.ts";
 import { waitHealthy } from "./health.ts";
-import type { findInstance } from "./instance.ts";
 import { type InstanceRecord, writeRecord } from "./record.ts";
 import { generateSecrets, keyValueLines } from "./secrets.ts";
 import { instanceRunPaths, type RunPaths } from "./spec.ts";
-import type { StartOptions, StartResult } from "./start.ts";
+import type { BootContext, StartResult } from "./start_types.ts";
 
-/** The `runtime.env` written to the EMUCFG disk: instance name, host ports, profile values. Never secrets. */
+/**
+ * The run-time values a guest gets — the instance name, the profile's name, each host
+ * port, the profile's `runtime` values; never secrets — built in this one place for the
+ * EMUCFG disk of a boot and for the rotate command of a start.
+ *
+ * @example
+ * ```ts
+ * import { runtimeValues } from "./_boot.ts";
+ * const v = runtimeValues("ci", { name: "shop", runtime: { MODE: "dev" } }, { api: { host: 36700 } });
+ * if (JSON.stringify(v) !== '{"EMU_INSTANCE":"ci","EMU_PROFILE":"shop","EMU_API_HOST_PORT":"36700","MODE":"dev"}') throw new Error();
+ * ```
+ */
+export function runtimeValues(
+  name: string,
+  profile: Pick<Profile, "name" | "runtime">,
+  ports: Record<string, { host: number }>,
+): Record<string, string> {
+  const values: Record<string, string> = { EMU_INSTANCE: name, EMU_PROFILE: profile.name };
+  for (const [port, p] of Object.entries(ports)) {
+    values[`EMU_${port.toUpperCase()}_HOST_PORT`] = String(p.host);
+  }
+  return { ...values, ...profile.runtime };
+}
+
+/** The `runtime.env` written to the EMUCFG disk ({@linkcode runtimeValues} as lines). */
 export function runtimeEnv(
   name: string,
-  profile: Profile,
+  profile: Pick<Profile, "name" | "runtime">,
   ports: Record<string, { host: number }>,
 ): string {
-  const lines = [`EMU_INSTANCE=${name}`, `EMU_PROFILE=${profile.name}`];
-  for (const [port, p] of Object.entries(ports)) {
-    lines.push(`EMU_${port.toUpperCase()}_HOST_PORT=${p.host}`);
-  }
-  for (const [key, value] of Object.entries(profile.runtime)) lines.push(`${key}=${value}`);
-  return `${lines.join("\n")}\n`;
+  return keyValueLines(runtimeValues(name, profile, ports));
 }
-
-/** Everything one start knows. */
-export interface BootContext {
-  options: StartOptions;
-  profile: Profile;
-  image: ImageInfo;
-  probe: ProbeResult;
-  ports: Record<string, { guest: number; host: number }>;
-  paths: Awaited<ReturnType<typeof findInstance>>["paths"];
-  progress: (text: string) => void;
-}
-
-/** A resume that failed after launch; the caller cold-boots instead. */
-export class ResumeFailed extends Error {}
 
 export function runPaths(ctx: BootContext, runtimeIso: string, incoming: boolean): RunPaths {
   return instanceRunPaths(ctx.paths, ctx.options.name, ctx.ports, runtimeIso, incoming);
@@ -100,11 +102,7 @@ export async function settleGuest(
   let secrets: Record<string, string> = {};
   if (!options.noRotation && profile.rotate !== undefined) {
     secrets = generateSecrets(profile.secrets);
-    const values: Record<string, string> = { ...secrets, EMU_INSTANCE: options.name };
-    for (const [port, p] of Object.entries(ctx.ports)) {
-      values[`EMU_${port.toUpperCase()}_HOST_PORT`] = String(p.host);
-    }
-    Object.assign(values, profile.runtime);
+    const values = { ...secrets, ...runtimeValues(options.name, profile, ctx.ports) };
     progress(
       `rotating ${Object.keys(secrets).length} secret${
         Object.keys(secrets).length === 1 ? "" : "s"

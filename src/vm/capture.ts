@@ -33,6 +33,7 @@ import {
 import { vmSpec } from "./spec.ts";
 import { compressState } from "./state_file.ts";
 import { RUNTIME_ENV, SNAPSHOT_FILES } from "../config/filenames.ts";
+import { runtimeEnv } from "./_boot.ts";
 
 /** Options of {@linkcode captureSnapshot}. */
 export interface CaptureOptions {
@@ -150,11 +151,12 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
   let pid = 0;
   try {
     await createOverlay(probe.qemu.img, image.disk, run.disk);
-    // The runtime disk of a snapshot holds no per-instance values: those come at rotation.
+    // The runtime disk of a snapshot holds no per-instance values (no ports): those come
+    // at rotation.
     await writeIsoFile(
       [{
         path: RUNTIME_ENV,
-        data: new TextEncoder().encode(`EMU_INSTANCE=capture\nEMU_PROFILE=${profile.name}\n`),
+        data: new TextEncoder().encode(runtimeEnv("capture", profile, {})),
       }],
       run.runtimeIso,
       { label: "EMUCFG" },

@@ -11,15 +11,8 @@ import { writeRecord } from "./record.ts";
 import { serialTail } from "../qemu/serial_log.ts";
 import { vmSpec } from "./spec.ts";
 import { stopInstance } from "./stop.ts";
-import type { StartResult } from "./start.ts";
-import {
-  becomeHealthy,
-  type BootContext,
-  newRecord,
-  runPaths,
-  runtimeEnv,
-  settleGuest,
-} from "./_boot.ts";
+import type { BootContext, StartResult } from "./start_types.ts";
+import { becomeHealthy, newRecord, runPaths, runtimeEnv, settleGuest } from "./_boot.ts";
 import { RUNTIME_ENV } from "../config/filenames.ts";
 
 /** Cold boot: the image's own boot, on the instance's run disk. */

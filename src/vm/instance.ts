@@ -10,6 +10,7 @@ import { ensureRuntimeDir } from "../config/private_dir.ts";
 import type { Settings } from "../config/settings.ts";
 import { runProgram } from "../process.ts";
 import { processExists } from "../qemu/process.ts";
+import { InstanceLock } from "./lock.ts";
 import { type InstanceRecord, readRecord } from "./record.ts";
 
 /**
@@ -51,6 +52,41 @@ export async function findInstance(settings: Settings, name: string): Promise<Fo
   const record = await readRecord(paths.record);
   const alive = record?.pid ? await isOurQemu(record.pid, record.sockets.qmp) : false;
   return { name, paths, record, alive };
+}
+
+/** An instance looked up again under its lock; disposing it releases the lock. */
+export interface LockedInstance extends Disposable {
+  found: FoundInstance;
+}
+
+/**
+ * Takes instance `name`'s lock, then looks the instance up again under it (another emu
+ * may have started or stopped it meanwhile). With `create` the instance directory is
+ * made first; without it, an instance that has no directory (nothing to protect) is
+ * returned without a lock.
+ *
+ * @throws {EmuError} `instance_busy` when another emu holds the lock past `waitMs`.
+ */
+export async function lockInstance(
+  settings: Settings,
+  name: string,
+  options: { create?: boolean; waitMs?: number; signal?: AbortSignal } = {},
+): Promise<LockedInstance> {
+  const { paths } = await findInstance(settings, name);
+  if (options.create) await Deno.mkdir(paths.dir, { recursive: true });
+  const exists = await Deno.stat(paths.dir).then(() => true, () => false);
+  const lock = exists
+    ? await InstanceLock.acquire(paths.lock, `instance ${name}`, {
+      waitMs: options.waitMs ?? 30_000,
+      signal: options.signal,
+    })
+    : null;
+  try {
+    return { found: await findInstance(settings, name), [Symbol.dispose]: () => lock?.release() };
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
 }
 
 /** Every instance directory under the home, sorted by name. */

@@ -17,15 +17,9 @@ import { markSnapshotBad, readSnapshot, snapshotMismatches } from "./snapshot.ts
 import { suspendDir } from "./suspend.ts";
 import { decompressStateSparse } from "./state_file.ts";
 import { vmSpec } from "./spec.ts";
-import type { StartResult } from "./start.ts";
-import {
-  becomeHealthy,
-  type BootContext,
-  newRecord,
-  ResumeFailed,
-  runPaths,
-  settleGuest,
-} from "./_boot.ts";
+import type { BootContext, StartResult } from "./start_types.ts";
+import { ResumeFailed } from "./start_types.ts";
+import { becomeHealthy, newRecord, runPaths, settleGuest } from "./_boot.ts";
 import { SNAPSHOT_FILES } from "../config/filenames.ts";
 
 /**

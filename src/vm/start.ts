@@ -6,66 +6,23 @@
  *
  * @module
  */
-import type { DownloadProgress } from "../artifact/download.ts";
-import { ensureRuntimeDir } from "../config/private_dir.ts";
 import type { Profile } from "../config/profile.ts";
-import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
 import { killAndWait } from "../qemu/process.ts";
 import { probeHost } from "../qemu/probe.ts";
-import { captureSnapshot } from "./capture.ts";
-import { type HealthResult, runHealthChecks, waitHealthy } from "./health.ts";
+import { captureSnapshot, type Snapshot } from "./capture.ts";
+import { runHealthChecks, waitHealthy } from "./health.ts";
 import { resolveImage } from "./image_source.ts";
-import { clearRuntimeFiles, findInstance } from "./instance.ts";
-import { InstanceLock } from "./lock.ts";
+import { clearRuntimeFiles, lockInstance } from "./instance.ts";
 import { assertPortsFree } from "./ports.ts";
 import { type InstanceRecord, writeRecord } from "./record.ts";
-import { type BootContext, ResumeFailed } from "./_boot.ts";
+import type { BootContext, StartOptions, StartResult } from "./start_types.ts";
+import { ResumeFailed } from "./start_types.ts";
+
+export type { StartOptions, StartResult } from "./start_types.ts";
 import { coldBoot } from "./cold_boot.ts";
 import { interruptedResume, resume, resumeSuspended } from "./resume.ts";
 import { removeSecretsFile, writeSecretsFile } from "./secrets_file.ts";
-/** Options of {@linkcode startInstance}. */
-export interface StartOptions {
-  settings: Settings;
-  profile: Profile;
-  profilePath: string | null;
-  name: string;
-  /** `--port NAME=HOSTPORT` overrides. */
-  portOverrides?: Record<string, number>;
-  env: Record<string, string | undefined>;
-  /** How long the guest may take to become healthy (default 300 s). */
-  healthTimeoutMs?: number;
-  /** Stop the VM when it does not become healthy (default: leave it for `emu logs`). */
-  stopOnFailure?: boolean;
-  /** How long to wait for another emu holding the instance lock (default 30 s). */
-  lockWaitMs?: number;
-  /** Boot from scratch even when a snapshot could be resumed. */
-  cold?: boolean;
-  /** Skip secret rotation (faster; the guest keeps its current secrets). */
-  noRotation?: boolean;
-  /** Keep the rotated secrets in the instance's 0600 secrets file for later `emu run`. */
-  saveSecrets?: boolean;
-  /** Progress lines. */
-  onProgress?: (text: string) => void;
-  /** Download progress when the image is pulled first. */
-  onDownload?: (progress: DownloadProgress) => void;
-  signal?: AbortSignal;
-}
-
-/** What {@linkcode startInstance} did. */
-export interface StartResult {
-  record: InstanceRecord;
-  /** The instance was already running and healthy; nothing was started. */
-  alreadyRunning: boolean;
-  health: HealthResult[];
-  /** Launch to healthy, in milliseconds (0 when already running). */
-  bootMs: number;
-  /** The secrets rotated into the guest by this start (memory only; empty if none). */
-  secrets: Record<string, string>;
-  /** Why a resume was not used, if it was not (one line, for the user). */
-  fallback: string | null;
-}
-
 /** Resolves host ports: the profile's, with `--port` overrides (unknown names refused). */
 export function resolvePorts(
   profile: Profile,
@@ -107,17 +64,13 @@ export function resolvePorts(
 export async function startInstance(options: StartOptions): Promise<StartResult> {
   const { settings, profile, name } = options;
   const progress = options.onProgress ?? (() => {});
-  const found = await findInstance(settings, name);
-  const { paths } = found;
-  await Deno.mkdir(paths.dir, { recursive: true });
-  ensureRuntimeDir(settings.runtimeDir);
-  using _lock = await InstanceLock.acquire(paths.lock, `instance ${name}`, {
+  using locked = await lockInstance(settings, name, {
+    create: true,
     waitMs: options.lockWaitMs ?? 30_000,
     signal: options.signal,
   });
-
-  // Re-read under the lock: another emu may have started it meanwhile.
-  const current = await findInstance(settings, name);
+  const current = locked.found;
+  const { paths } = current;
   if (current.alive && current.record && await interruptedResume(current.paths.qmpSocket)) {
     // An emu killed between launching a resume and loading its state left QEMU waiting
     // for an incoming migration that will never come: start over.
@@ -187,18 +140,51 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
   return result;
 }
 
-/** Resumes the suspended state, or the snapshot, or cold-boots; see the module doc. */
-async function bootInstance(
+/**
+ * The ways a start can boot, as one value so that {@linkcode bootInstance}'s decisions
+ * (which way, and what to fall back to) can be tested without QEMU.
+ */
+export interface BootSteps {
+  /** Resumes the instance's own saved state; `null` when it cannot be used (stale). */
+  resumeSuspended(ctx: BootContext, previous: InstanceRecord): Promise<StartResult | null>;
+  /** The image's snapshot for this host, captured first when there is none. */
+  snapshot(ctx: BootContext): Promise<Snapshot>;
+  resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult>;
+  coldBoot(ctx: BootContext): Promise<StartResult>;
+}
+
+/** The real steps. */
+export const BOOT_STEPS: BootSteps = {
+  resumeSuspended,
+  snapshot: (ctx) =>
+    captureSnapshot({
+      settings: ctx.options.settings,
+      profile: ctx.profile,
+      image: ctx.image,
+      probe: ctx.probe,
+      healthTimeoutMs: ctx.options.healthTimeoutMs,
+      signal: ctx.options.signal,
+      onProgress: ctx.progress,
+    }),
+  resume,
+  coldBoot,
+};
+
+/**
+ * Resumes the suspended state, or the snapshot, or cold-boots; see the module doc. A
+ * resume that fails ({@linkcode ResumeFailed}) falls back to the next way, and the
+ * result says why in `fallback`; any other error ends the start.
+ */
+export async function bootInstance(
   ctx: BootContext,
   previous: InstanceRecord | null,
+  steps: BootSteps = BOOT_STEPS,
 ): Promise<StartResult> {
-  const { options, profile, image, probe, progress } = ctx;
-  const { settings } = options;
-
+  const { options, probe, progress } = ctx;
   let fallback: string | null = null;
   if (previous?.state === "suspended" && !options.cold) {
     try {
-      const resumed = await resumeSuspended(ctx, previous);
+      const resumed = await steps.resumeSuspended(ctx, previous);
       if (resumed !== null) return resumed;
     } catch (err) {
       if (!(err instanceof ResumeFailed)) throw err;
@@ -208,16 +194,8 @@ async function bootInstance(
   }
   if (!options.cold && probe.snapshots.supported) {
     try {
-      const snapshot = await captureSnapshot({
-        settings,
-        profile,
-        image,
-        probe,
-        healthTimeoutMs: options.healthTimeoutMs,
-        signal: options.signal,
-        onProgress: progress,
-      });
-      return await resume(ctx, snapshot);
+      // A suspended state that could not be used is said so even when the snapshot works.
+      return { ...await steps.resume(ctx, await steps.snapshot(ctx)), fallback };
     } catch (err) {
       if (!(err instanceof ResumeFailed)) throw err;
       fallback = err.message;
@@ -226,6 +204,6 @@ async function bootInstance(
   } else if (!options.cold) {
     fallback = probe.snapshots.reason;
   }
-  const result = await coldBoot(ctx);
+  const result = await steps.coldBoot(ctx);
   return { ...result, fallback };
 }

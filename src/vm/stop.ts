@@ -8,8 +8,7 @@
 import type { Settings } from "../config/settings.ts";
 import { QmpClient } from "../protocol/mod.ts";
 import { waitForExit } from "../qemu/process.ts";
-import { clearRuntimeFiles, findInstance } from "./instance.ts";
-import { InstanceLock } from "./lock.ts";
+import { clearRuntimeFiles, findInstance, lockInstance } from "./instance.ts";
 import { writeRecord } from "./record.ts";
 import { removeSecretsFile } from "./secrets_file.ts";
 
@@ -38,57 +37,49 @@ export async function stopInstance(options: StopOptions): Promise<StopResult> {
   const { settings, name } = options;
   const progress = options.onProgress ?? (() => {});
   const started = performance.now();
-  const { paths } = await findInstance(settings, name);
-  const lock = options.lockHeld ? null : await Deno.stat(paths.dir).then(
-    () => InstanceLock.acquire(paths.lock, `instance ${name}`, { waitMs: 30_000 }),
-    () => null,
-  );
-  try {
-    const { record, alive } = await findInstance(settings, name);
-    if (record === null) return { wasRunning: false, method: "not-started", ms: 0 };
-    // A suspended instance has no process; stopping it must not forget its saved state.
-    if (record.state === "suspended" && !alive) {
-      return { wasRunning: false, method: "already-exited", ms: 0 };
-    }
-    let method: "powerdown" | "sigterm" | "sigkill" | "already-exited" = "already-exited";
-    if (alive && record.pid) {
-      const pid = record.pid;
-      if (!options.force) {
-        try {
-          {
-            await using qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 5000 });
-            progress("asking the guest to power off (ACPI)");
-            await qmp.systemPowerdown({ timeoutMs: 5000 });
-          }
-          if (await waitForExit(pid, options.powerdownTimeoutMs ?? 30_000)) method = "powerdown";
-        } catch (err) {
-          progress(`QMP unavailable (${(err as Error).message}); terminating QEMU`);
-        }
-      }
-      if (method !== "powerdown") {
-        progress("sending SIGTERM to QEMU");
-        Deno.kill(pid, "SIGTERM");
-        method = "sigterm";
-        if (!(await waitForExit(pid, 10_000))) {
-          progress("QEMU ignored SIGTERM; sending SIGKILL");
-          Deno.kill(pid, "SIGKILL");
-          method = "sigkill";
-          await waitForExit(pid, 10_000);
-        }
-      }
-    }
-    await clearRuntimeFiles(paths);
-    // The guest that knew the saved secrets is gone.
-    await removeSecretsFile(paths.secretsFile);
-    if (record.state !== "stopped" || alive) {
-      record.state = "stopped";
-      record.pid = null;
-      record.stopped_at = new Date().toISOString();
-      record.stop_method = method;
-      await writeRecord(paths.record, record);
-    }
-    return { wasRunning: alive, method, ms: Math.round(performance.now() - started) };
-  } finally {
-    lock?.release();
+  using locked = options.lockHeld ? null : await lockInstance(settings, name);
+  const { record, alive, paths } = locked?.found ?? await findInstance(settings, name);
+  if (record === null) return { wasRunning: false, method: "not-started", ms: 0 };
+  // A suspended instance has no process; stopping it must not forget its saved state.
+  if (record.state === "suspended" && !alive) {
+    return { wasRunning: false, method: "already-exited", ms: 0 };
   }
+  let method: "powerdown" | "sigterm" | "sigkill" | "already-exited" = "already-exited";
+  if (alive && record.pid) {
+    const pid = record.pid;
+    if (!options.force) {
+      try {
+        {
+          await using qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 5000 });
+          progress("asking the guest to power off (ACPI)");
+          await qmp.systemPowerdown({ timeoutMs: 5000 });
+        }
+        if (await waitForExit(pid, options.powerdownTimeoutMs ?? 30_000)) method = "powerdown";
+      } catch (err) {
+        progress(`QMP unavailable (${(err as Error).message}); terminating QEMU`);
+      }
+    }
+    if (method !== "powerdown") {
+      progress("sending SIGTERM to QEMU");
+      Deno.kill(pid, "SIGTERM");
+      method = "sigterm";
+      if (!(await waitForExit(pid, 10_000))) {
+        progress("QEMU ignored SIGTERM; sending SIGKILL");
+        Deno.kill(pid, "SIGKILL");
+        method = "sigkill";
+        await waitForExit(pid, 10_000);
+      }
+    }
+  }
+  await clearRuntimeFiles(paths);
+  // The guest that knew the saved secrets is gone.
+  await removeSecretsFile(paths.secretsFile);
+  if (record.state !== "stopped" || alive) {
+    record.state = "stopped";
+    record.pid = null;
+    record.stopped_at = new Date().toISOString();
+    record.stop_method = method;
+    await writeRecord(paths.record, record);
+  }
+  return { wasRunning: alive, method, ms: Math.round(performance.now() - started) };
 }

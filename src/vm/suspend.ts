@@ -12,8 +12,7 @@ import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
 import { probeHost } from "../qemu/probe.ts";
 import { resolveImage } from "./image_source.ts";
-import { clearRuntimeFiles, findInstance } from "./instance.ts";
-import { InstanceLock } from "./lock.ts";
+import { clearRuntimeFiles, lockInstance } from "./instance.ts";
 import { migrationChannels, saveToFileAndQuit } from "./migration.ts";
 import { writeRecord } from "./record.ts";
 import { newSnapshotMeta, readSnapshot, type SnapshotMeta, writeSnapshotMeta } from "./snapshot.ts";
@@ -40,9 +39,8 @@ export async function suspendInstance(
 ): Promise<{ meta: SnapshotMeta; ms: number }> {
   const { settings, profile, name } = options;
   const progress = options.onProgress ?? (() => {});
-  const { paths } = await findInstance(settings, name);
-  using _lock = await InstanceLock.acquire(paths.lock, `instance ${name}`, { waitMs: 30_000 });
-  const { record, alive } = await findInstance(settings, name);
+  using locked = await lockInstance(settings, name);
+  const { record, alive, paths } = locked.found;
   if (!alive || record === null || record.pid === null) {
     throw new EmuError(
       "instance_not_running",

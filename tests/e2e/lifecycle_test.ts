@@ -54,7 +54,10 @@ Deno.test(
         "grep ^EMU_ /run/emu/secrets.env; echo to-stderr >&2; exit 7",
       ]);
       assert.equal(exec.code, 7);
-      assert.equal(exec.stdout, `EMU_INSTANCE=default\nEMU_HTTP_HOST_PORT=${port}\n`);
+      assert.equal(
+        exec.stdout,
+        `EMU_INSTANCE=default\nEMU_PROFILE=fast-fixture\nEMU_HTTP_HOST_PORT=${port}\n`,
+      );
       assert.equal(exec.stderr, "to-stderr\n");
 
       const again = await vm.emu(["start", "--port", `http=${port}`]);
