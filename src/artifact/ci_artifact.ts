@@ -10,7 +10,6 @@
  * @module
  */
 import { join } from "node:path";
-import { Unzip, UnzipInflate } from "fflate";
 import { EmuError } from "../errors.ts";
 import { download } from "./download.ts";
 import { githubGet, githubHeaders, type GithubRepo } from "./github.ts";
@@ -124,6 +123,8 @@ async function locate(o: CiPullOptions): Promise<{ run: number; artifact: ApiArt
 
 /** Unpacks the image (and a SHA256SUMS, if any) from the zip at `zip` into `dir`. */
 async function unpack(zip: string, dir: string): Promise<{ image: string; name: string }> {
+  // Loaded here, not at start-up: only `emu pull --pr/--run` unzips.
+  const { Unzip, UnzipInflate } = await import("fflate");
   const entries: { name: string; path: string; hash: ReturnType<typeof createHash> }[] = [];
   let failure: Error | null = null;
   const unzip = new Unzip((file) => {

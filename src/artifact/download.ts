@@ -300,7 +300,7 @@ async function installVerified(
     hash.update(chunk);
     writeAllSync(output, chunk);
   };
-  const zstd = options.zstd ? new ZstdDecompressor(write) : null;
+  const zstd = options.zstd ? await ZstdDecompressor.create(write) : null;
   let ok = false;
   try {
     await readChunks(source, async (chunk) => {

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { createZstdDecompress } from "node:zlib";
+import type { ZstdDecompress } from "node:zlib";
 
 const open = new Set<ZstdDecompressor>();
 
@@ -21,13 +21,23 @@ function guard(event: ErrorEvent): void {
 
 /** Decompresses what is written to it and hands each decompressed chunk to `onData`. */
 export class ZstdDecompressor {
-  readonly #stream = createZstdDecompress();
+  readonly #stream: ZstdDecompress;
   #error: Error | null = null;
   #rejectDone: (err: Error) => void = () => {};
   readonly #done: Promise<void>;
 
-  /** `onData` runs synchronously per chunk; a throw from it fails the decompression. */
-  constructor(onData: (chunk: Uint8Array) => void) {
+  /**
+   * A decompressor; `onData` runs synchronously per chunk, and a throw from it fails the
+   * decompression. (`node:zlib` is loaded here, not at start-up: most commands never
+   * decompress.)
+   */
+  static async create(onData: (chunk: Uint8Array) => void): Promise<ZstdDecompressor> {
+    const { createZstdDecompress } = await import("node:zlib");
+    return new ZstdDecompressor(createZstdDecompress(), onData);
+  }
+
+  private constructor(stream: ZstdDecompress, onData: (chunk: Uint8Array) => void) {
+    this.#stream = stream;
     if (open.size === 0) globalThis.addEventListener("error", guard);
     open.add(this);
     this.#stream.on("data", (chunk: Uint8Array) => {

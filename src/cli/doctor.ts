@@ -5,7 +5,7 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { Option } from "@commander-js/extra-typings";
-import { type Check, runDoctor } from "../doctor/doctor.ts";
+import type { Check } from "../doctor/doctor.ts";
 import { EmuError } from "../errors.ts";
 import { profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
@@ -31,6 +31,7 @@ export function registerDoctor(program: Command, io: CliIo): void {
       if (!out.mode.json && !out.mode.quiet && options.refresh) {
         out.info("probing QEMU and the accelerator (runs a test guest)…");
       }
+      const { runDoctor } = await import("../doctor/doctor.ts");
       const report = await runDoctor({
         settings,
         profile,

@@ -7,7 +7,6 @@
  */
 import { type Command, Option } from "@commander-js/extra-typings";
 import { probeHost } from "../qemu/probe.ts";
-import { buildImage } from "../image/build.ts";
 import { parseSeconds, positiveInt } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import { registerImageKeygen } from "./image_keygen.ts";
@@ -47,6 +46,7 @@ export function registerImage(program: Command, io: CliIo): void {
       const onSignal = () => controller.abort();
       Deno.addSignalListener("SIGINT", onSignal);
       try {
+        const { buildImage } = await import("../image/build.ts");
         const result = await buildImage({
           base: options.base,
           userData: options.userData,

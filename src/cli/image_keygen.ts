@@ -7,8 +7,6 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { resolve } from "node:path";
-import { keyFingerprint } from "../artifact/signature.ts";
-import { generateSigningKey } from "../artifact/signing.ts";
 import { EmuError } from "../errors.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
@@ -23,6 +21,8 @@ export function registerImageKeygen(image: Command, io: CliIo): void {
     .action(async (options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const path = resolve(settings.cwd, options.out);
+      const { generateSigningKey } = await import("../artifact/signing.ts");
+      const { keyFingerprint } = await import("../artifact/signature.ts");
       const { privateKeyPem, key } = generateSigningKey();
       const temp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
       try {

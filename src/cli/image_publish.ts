@@ -6,9 +6,9 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { resolve } from "node:path";
-import { loadSigningKey, type SigningKey } from "../artifact/signing.ts";
+import type { SigningKey } from "../artifact/signing.ts";
 import { EmuError } from "../errors.ts";
-import { MIN_ZSTD_SAVING, PUBLISH_ZSTD_LEVEL, publishImage } from "../image/publish.ts";
+import { MIN_ZSTD_SAVING, PUBLISH_ZSTD_LEVEL } from "../image/publish_defaults.ts";
 import { positiveInt } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
@@ -50,6 +50,8 @@ export function registerImagePublish(image: Command, io: CliIo): void {
     .action(async (imageDir, options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const key = await signingKey(options.key, io, settings.cwd);
+      // Loaded when used: the other commands do not pay for it at start-up.
+      const { publishImage } = await import("../image/publish.ts");
       const result = await publishImage({
         imageDir: resolve(settings.cwd, imageDir),
         out: resolve(settings.cwd, options.out),
@@ -87,6 +89,7 @@ export function registerImagePublish(image: Command, io: CliIo): void {
 
 /** The key from `--key FILE`, else from `$EMU_SIGNING_KEY` (PEM text, for CI secrets). */
 async function signingKey(path: string | undefined, io: CliIo, cwd: string): Promise<SigningKey> {
+  const { loadSigningKey } = await import("../artifact/signing.ts");
   if (path !== undefined) {
     const file = resolve(cwd, path);
     const pem = await Deno.readTextFile(file).catch((err) => {

@@ -1,12 +1,13 @@
 /**
  * The reference pages in `docs/` that are generated from the code, so they cannot drift
  * from it: one page per command under `docs/cli/` (its exact `--help` text, from the
- * live command tree), an index of the commands, and `docs/errors.md` (from the error
- * code table). `deno task docs` writes them; a test fails when a page is stale.
+ * live command tree), an index of the commands, `docs/errors.md` (from the error code
+ * table) and `docs/emu.schema.json` (the profile's JSON Schema, from its declaration). `deno task docs` writes them; a test fails when a page is stale.
  *
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
+import { profileJsonSchema } from "../config/profile_schema_json.ts";
 import { ERROR_CODES } from "../errors.ts";
 import type { CliIo } from "./io.ts";
 import { buildProgram } from "./program.ts";
@@ -86,6 +87,7 @@ export async function referencePages(): Promise<Pages> {
   }
   pages.set("cli/README.md", `${index.join("\n")}\n`);
   pages.set("errors.md", errorsPage());
+  pages.set("emu.schema.json", `${JSON.stringify(profileJsonSchema(), null, 2)}\n`);
   return pages;
 }
 

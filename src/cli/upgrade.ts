@@ -9,7 +9,6 @@ import type { Command } from "@commander-js/extra-typings";
 import { EmuError } from "../errors.ts";
 import { releaseConfig } from "../artifact/release_config.ts";
 import { targetTriple } from "../update/target.ts";
-import { upgrade } from "../update/upgrade.ts";
 import { VERSION } from "../version.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import { ExitStatus } from "./exit.ts";
@@ -58,6 +57,7 @@ export function registerUpgrade(program: Command, io: CliIo): void {
         );
       }
       const progress = new ProgressReporter(io, out.mode);
+      const { upgrade } = await import("../update/upgrade.ts");
       const result = await upgrade({
         manifest: config.manifest,
         publicKey: config.publicKey,

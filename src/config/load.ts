@@ -6,9 +6,8 @@
  */
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { EmuError } from "../errors.ts";
-import { FieldError } from "./_fields.ts";
 import { defaultProfileJson, localDemoImage } from "./default_profile.ts";
-import { type Profile, validateProfile } from "./profile.ts";
+import { type Profile, ProfileError, validateProfile } from "./profile.ts";
 
 /** Largest `emu.json` emu reads; a profile is a few hundred bytes. */
 export const MAX_PROFILE_BYTES = 1024 * 1024;
@@ -75,10 +74,19 @@ export function parseProfileText(text: string, path: string): Profile {
   try {
     profile = validateProfile(raw);
   } catch (err) {
-    if (err instanceof FieldError) {
-      throw new EmuError("config_invalid", `Cannot use ${path}: ${err.message}`, {
-        hint: "Fix that field; `emu config` prints the profile emu resolved.",
-      });
+    if (err instanceof ProfileError) {
+      const problems = err.problems.map((p) => `${p.field}: ${p.problem}`);
+      throw new EmuError(
+        "config_invalid",
+        problems.length === 1
+          ? `Cannot use ${path}: ${problems[0]}`
+          : `Cannot use ${path}: ${problems.length} problems\n  ${problems.join("\n  ")}`,
+        {
+          hint: problems.length === 1
+            ? "Fix that field; `emu config` prints the profile emu resolved."
+            : "Fix those fields; `emu config` prints the profile emu resolved.",
+        },
+      );
     }
     throw err;
   }

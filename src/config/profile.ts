@@ -1,100 +1,15 @@
 /**
- * The `emu.json` profile (docs/profile.md): its types and its validation. Pure: takes the
- * parsed JSON and returns a typed {@linkcode Profile} with defaults filled in, or throws
- * a {@linkcode FieldError} naming the first bad field.
+ * The `emu.json` profile (docs/profile.md): one declaration ({@linkcode ProfileSchema}, in
+ * valibot) gives its type, its validation and its JSON Schema (`docs/emu.schema.json`, which
+ * a profile may name in `"$schema"` so editors complete and check it). Validation reports
+ * every problem in one run, each naming its field (`ports.api.host`, `health[0].status`),
+ * in the words the rest of emu uses. Pure.
  *
  * @module
  */
-import {
-  array,
-  FieldError,
-  fieldPath,
-  integer,
-  type JsonObject,
-  object,
-  objectWithKeys,
-  port,
-  string,
-} from "./_fields.ts";
+import * as v from "valibot";
+import { closest, describe } from "./_fields.ts";
 
-/** Where the stack image comes from. */
-export interface ImageSpec {
-  /** Manifest URL or path, qcow2 path or URL (`.zst` allowed), image directory, or `github:owner/repo`. */
-  source: string;
-  /** Release to use; `latest` means the manifest's `latest_stable`. */
-  version: string;
-  /** PEM public key (ECDSA P-256) that signs the release's SHA256SUMS. */
-  public_key?: string;
-}
-
-/** Guest size. */
-export interface VmSpec {
-  memory_mib: number;
-  cpus: number;
-}
-
-/** One port forward: host `127.0.0.1:host` → guest `guest`. */
-export interface PortForward {
-  guest: number;
-  host: number;
-  /** The URL scheme emu prints and hands to `emu run` (`http`, `postgres`, …); default `http`. */
-  scheme: string;
-}
-
-/** One HTTP health check against a forwarded port. */
-export interface HealthCheck {
-  name: string;
-  /** Name of an entry of {@linkcode Profile.ports}. */
-  port: string;
-  /** Request path, starting with `/`. */
-  path: string;
-  /** Expected HTTP status. */
-  status: number;
-}
-
-/**
- * How a secret is generated at every start, from the host CSPRNG: `hexN` gives N
- * random bytes as 2N hex digits (like `openssl rand -hex N`), `base64urlN` gives N
- * random bytes in unpadded base64url. N is from 8 to 256.
- */
-export type SecretKind = `hex${number}` | `base64url${number}`;
-
-/** The guest command that applies fresh secrets (reads `KEY=VALUE` lines on stdin). */
-export interface RotateSpec {
-  /** Absolute path of the command inside the guest. */
-  command: string;
-  /** How long the command may run, in seconds. */
-  timeout_s: number;
-}
-
-/** A validated profile with every default filled in. */
-export interface Profile {
-  name: string;
-  image: ImageSpec;
-  vm: VmSpec;
-  ports: Record<string, PortForward>;
-  health: HealthCheck[];
-  secrets: Record<string, SecretKind>;
-  rotate?: RotateSpec;
-  /** Run-time values handed to the guest with the secrets (`KEY=VALUE`). */
-  runtime: Record<string, string>;
-}
-
-/** Defaults for fields a profile may leave out. */
-export const PROFILE_DEFAULTS = {
-  version: "latest",
-  memory_mib: 1024,
-  cpus: 2,
-  healthStatus: 200,
-  rotateTimeoutS: 30,
-} as const;
-
-const TOP_FIELDS = ["name", "image", "vm", "ports", "health", "secrets", "rotate", "runtime"];
-const PROFILE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const PORT_NAME = /^[a-z][a-z0-9_]{0,31}$/;
-const SCHEME = /^[a-z][a-z0-9+.-]{0,31}$/;
-const ENV_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
-const SECRET_KIND = /^(hex|base64url)(\d+)$/;
 /** Names emu itself sets in the rotate input; a profile may not shadow them. */
 const RESERVED_ENV = /^EMU_/;
 /**
@@ -122,11 +37,382 @@ const DANGEROUS_ENV = new Set([
   "GIT_SSH_COMMAND",
 ]);
 const DANGEROUS_PREFIX = /^(LD_|DYLD_|DENO_)/;
+const SECRET_KIND = /^(hex|base64url)(\d+)$/;
+
+/** Defaults for fields a profile may leave out. */
+export const PROFILE_DEFAULTS = {
+  version: "latest",
+  memory_mib: 1024,
+  cpus: 2,
+  healthStatus: 200,
+  rotateTimeoutS: 30,
+} as const;
+
+// Messages ---------------------------------------------------------------------------
+
+const UNKNOWN = "\u0000unknown:";
+
+type Issue = v.BaseIssue<unknown>;
+
+function required(i: Issue): string | undefined {
+  return i.input === undefined ? "is required" : undefined;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A JSON object (not an array, not null). */
+function plainObject() {
+  return v.custom<Record<string, unknown>>(
+    isPlainObject,
+    (i: Issue) => `must be an object, got ${describe(i.input)}`,
+  );
+}
+
+/**
+ * An object with exactly these fields; unknown ones are refused with the closest name, and
+ * a missing required field is named.
+ */
+function object<T extends v.ObjectEntries>(entries: T) {
+  const allowed = Object.keys(entries).filter((k) => k !== "$schema");
+  return v.pipe(
+    plainObject(),
+    v.strictObject(
+      entries,
+      (i: Issue) => i.expected === "never" ? `${UNKNOWN}${JSON.stringify(allowed)}` : "is required",
+    ),
+  );
+}
+
+/** A non-empty string, optionally matching `pattern` (explained by `rule`). */
+function text(pattern?: RegExp, rule?: string) {
+  const base = v.string((i: Issue) => required(i) ?? `must be a string, got ${describe(i.input)}`);
+  const nonEmpty = v.minLength<string, 1, string>(1, "must not be empty");
+  return pattern === undefined ? v.pipe(base, nonEmpty) : v.pipe(
+    base,
+    nonEmpty,
+    v.regex(pattern, (i: Issue) => `${rule ?? `must match ${pattern}`}, got ${describe(i.input)}`),
+  );
+}
+
+/** An integer in `[min, max]`, with one message for every way to miss it. */
+function integer(min: number, max: number, what = `an integer from ${min} to ${max}`) {
+  const message = (i: Issue) => required(i) ?? `must be ${what}, got ${describe(i.input)}`;
+  return v.pipe(
+    v.number(message),
+    v.integer(message),
+    v.minValue(min, message),
+    v.maxValue(max, message),
+  );
+}
+
+const port = () => integer(1, 65535, "a TCP port (an integer from 1 to 65535)");
+
+function envName(value: string): string | null {
+  if (!/^[A-Z][A-Z0-9_]{0,63}$/.test(value)) {
+    return "names must be uppercase letters, digits or '_', starting with a letter";
+  }
+  if (RESERVED_ENV.test(value)) return "names starting with EMU_ are reserved for emu";
+  if (DANGEROUS_ENV.has(value) || DANGEROUS_PREFIX.test(value)) {
+    return `${value} changes how programs run (emu run passes secrets and values as environment variables); pick another name`;
+  }
+  return null;
+}
+
+/**
+ * A JSON object of `value`s. Its keys are checked by {@linkcode keyProblems} on the raw
+ * input: a record drops keys such as `constructor` before any check of it could see them.
+ */
+function map<V extends v.GenericSchema>(value: V) {
+  return v.pipe(plainObject(), v.record(v.string(), value));
+}
+
+function portName(name: string): string | null {
+  if (!/^[a-z][a-z0-9_]{0,31}$/.test(name)) {
+    return "port names must be 1–32 lowercase letters, digits or '_', starting with a letter";
+  }
+  if (["constructor", "prototype"].includes(name)) {
+    return `"${name}" is reserved (JavaScript objects have it); pick another port name`;
+  }
+  return null;
+}
+
+// The declaration --------------------------------------------------------------------
+
+const ImageSchema = object({
+  source: v.pipe(
+    text(),
+    v.description(
+      "Manifest URL or path, qcow2 path or URL (.zst allowed), image directory, or github:OWNER/REPO[#TAGPREFIX]; relative paths are relative to the profile file",
+    ),
+  ),
+  version: v.optional(
+    v.pipe(
+      text(
+        /^(latest|v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?)$/,
+        'must be "latest" or a version such as 1.4.0',
+      ),
+      v.description("Release to use; latest means the manifest's latest_stable"),
+    ),
+    PROFILE_DEFAULTS.version,
+  ),
+  public_key: v.optional(
+    v.pipe(
+      text(
+        /^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n?$/,
+        "must be a PEM public key (-----BEGIN PUBLIC KEY----- … -----END PUBLIC KEY-----)",
+      ),
+      v.description(
+        "PEM ECDSA P-256 key that signs the manifest and SHA256SUMS (default: the key compiled into emu)",
+      ),
+    ),
+  ),
+});
+
+const VmSchema = object({
+  memory_mib: v.optional(
+    v.pipe(integer(128, 1024 * 1024), v.description("Guest RAM in MiB")),
+    PROFILE_DEFAULTS.memory_mib,
+  ),
+  cpus: v.optional(v.pipe(integer(1, 64), v.description("Guest vCPUs")), PROFILE_DEFAULTS.cpus),
+});
+
+const PortSchema = object({
+  guest: v.pipe(port(), v.description("Port the service listens on in the guest")),
+  host: v.pipe(port(), v.description("Port on 127.0.0.1 of this machine")),
+  scheme: v.optional(
+    v.pipe(
+      text(/^[a-z][a-z0-9+.-]{0,31}$/, 'must be a URL scheme such as "http" or "postgres"'),
+      v.description("URL scheme printed and passed to emu run (http, postgres, …)"),
+    ),
+    "http",
+  ),
+});
+
+const HealthSchema = object({
+  name: text(),
+  port: v.pipe(text(), v.description("A name in ports")),
+  path: text(/^\/[\x21-\x7e]*$/, "must be a URL path starting with /"),
+  status: v.optional(integer(100, 599), PROFILE_DEFAULTS.healthStatus),
+});
+
+const SecretSchema = v.pipe(
+  text(SECRET_KIND, 'must be a kind such as "hex32" or "base64url32"'),
+  v.check((kind) => {
+    const bytes = Number(SECRET_KIND.exec(kind)![2]);
+    return bytes >= 8 && bytes <= 256;
+  }, (i: Issue) => `must use 8 to 256 random bytes, got ${SECRET_KIND.exec(String(i.input))?.[2]}`),
+  v.description("hexN: N random bytes as hex; base64urlN: N random bytes, base64url; N 8–256"),
+);
+
+const RotateSchema = object({
+  command: v.pipe(
+    text(/^\/\S+$/, "must be an absolute path in the guest"),
+    v.description("Guest command that reads KEY=VALUE lines on stdin, applies them and exits 0"),
+  ),
+  timeout_s: v.optional(integer(1, 3600), PROFILE_DEFAULTS.rotateTimeoutS),
+});
+
+const RuntimeValueSchema = v.pipe(
+  v.string("must be a string without line breaks"),
+  v.regex(/^[^\r\n\0]*$/, "must be a string without line breaks"),
+);
+
+/** The profile, declared once: type, validation and JSON Schema come from here. */
+export const ProfileSchema = v.pipe(
+  object({
+    $schema: v.optional(
+      v.pipe(v.string(), v.description("The JSON Schema of emu.json, for editors")),
+    ),
+    name: text(/^[a-z0-9][a-z0-9-]{0,62}$/, "must be 1–63 lowercase letters, digits or '-'"),
+    image: ImageSchema,
+    vm: v.optional(VmSchema, {}),
+    ports: v.optional(
+      v.pipe(
+        map(PortSchema),
+        v.description("Port forwards by name: 127.0.0.1:host → guest"),
+      ),
+      {},
+    ),
+    health: v.optional(
+      v.pipe(
+        v.array(HealthSchema, (i: Issue) => `must be an array, got ${describe(i.input)}`),
+        v.description("HTTP checks that must pass before the stack is healthy"),
+      ),
+      [],
+    ),
+    secrets: v.optional(
+      v.pipe(
+        map(SecretSchema),
+        v.description("Secrets generated at every start, by the name the guest and emu run see"),
+      ),
+      {},
+    ),
+    rotate: v.optional(RotateSchema),
+    runtime: v.optional(
+      v.pipe(
+        map(RuntimeValueSchema),
+        v.description("Run-time values handed to the guest with the secrets"),
+      ),
+      {},
+    ),
+  }),
+  v.description("An emu profile: one stack, its image, VM, ports, health checks and secrets"),
+);
+
+/** How a secret is generated: `hexN` or `base64urlN` (N random bytes from the CSPRNG). */
+export type SecretKind = `hex${number}` | `base64url${number}`;
+
+/** A validated profile with every default filled in. */
+export type Profile = Omit<v.InferOutput<typeof ProfileSchema>, "$schema" | "secrets"> & {
+  secrets: Record<string, SecretKind>;
+};
+/** Where the stack image comes from. */
+export type ImageSpec = Profile["image"];
+/** One port forward. */
+export type PortForward = Profile["ports"][string];
+/** One HTTP health check against a forwarded port. */
+export type HealthCheck = Profile["health"][number];
+/** The guest command that applies fresh secrets. */
+export type RotateSpec = NonNullable<Profile["rotate"]>;
+
+// Validation -------------------------------------------------------------------------
+
+/** One problem of a profile, at one field. */
+export interface FieldProblem {
+  /** Dotted path: `ports.api.host`, `health[0].status`, `(top level)`. */
+  field: string;
+  problem: string;
+}
+
+/** A profile that fails validation: every problem found, in order. */
+export class ProfileError extends Error {
+  constructor(readonly problems: FieldProblem[]) {
+    super(problems.map((p) => `${p.field}: ${p.problem}`).join("; "));
+    this.name = "ProfileError";
+  }
+}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    out += typeof part === "number" ? `[${part}]` : out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out === "" ? "(top level)" : out;
+}
+
+function problemsOf(issues: readonly Issue[]): FieldProblem[] {
+  return issues.map((issue) => {
+    const path = (issue.path ?? []).map((p) => p.key as PropertyKey);
+    if (!issue.message.startsWith(UNKNOWN)) {
+      return { field: fieldPath(path), problem: issue.message };
+    }
+    const allowed = JSON.parse(issue.message.slice(UNKNOWN.length)) as string[];
+    const near = closest(String(path.at(-1)), allowed);
+    return {
+      field: fieldPath(path),
+      problem: `unknown field${
+        near === undefined ? "" : ` (did you mean "${near}"?)`
+      }; allowed here: ${allowed.join(", ")}`,
+    };
+  });
+}
+
+/**
+ * The checks of names and those that span fields — run on the raw input, so they are
+ * reported together with the problems of single fields.
+ */
+function crossProblems(raw: unknown): FieldProblem[] {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return [];
+  const top = raw as Record<string, unknown>;
+  const out: FieldProblem[] = [];
+  const isObject = isPlainObject;
+  for (
+    const [field, check] of [["ports", portName], ["secrets", envName], [
+      "runtime",
+      envName,
+    ]] as const
+  ) {
+    const entries = top[field];
+    if (!isObject(entries)) continue;
+    for (const name of Object.keys(entries)) {
+      const problem = check(name);
+      if (problem !== null) out.push({ field: `${field}.${name}`, problem });
+    }
+  }
+  const ports = isObject(top.ports) ? top.ports : {};
+  const hostOwner = new Map<unknown, string>();
+  const guestOwner = new Map<unknown, string>();
+  for (const [name, forward] of Object.entries(ports)) {
+    if (!isObject(forward)) continue;
+    for (
+      const [side, owner, words] of [
+        ["host", hostOwner, "is already used by"],
+        ["guest", guestOwner, "is already forwarded by"],
+      ] as const
+    ) {
+      const value = forward[side];
+      if (typeof value !== "number") continue;
+      const taken = owner.get(value);
+      if (taken !== undefined) {
+        out.push({
+          field: `ports.${name}.${side}`,
+          problem: `${side} port ${value} ${words} ${taken}`,
+        });
+      } else owner.set(value, `ports.${name}.${side}`);
+    }
+  }
+  if (Array.isArray(top.health)) {
+    const names = new Set<unknown>();
+    top.health.forEach((check, i) => {
+      if (!isObject(check)) return;
+      if (typeof check.name === "string") {
+        if (names.has(check.name)) {
+          out.push({
+            field: `health[${i}].name`,
+            problem: `duplicate health check name "${check.name}"`,
+          });
+        }
+        names.add(check.name);
+      }
+      if (
+        typeof check.port === "string" && check.port !== "" && !Object.hasOwn(ports, check.port)
+      ) {
+        const known = Object.keys(ports);
+        out.push({
+          field: `health[${i}].port`,
+          problem: `"${check.port}" is not a name in ports (known: ${
+            known.length ? known.join(", ") : "none"
+          })`,
+        });
+      }
+    });
+  }
+  const secrets = isObject(top.secrets) ? top.secrets : {};
+  if (Object.keys(secrets).length > 0 && top.rotate === undefined) {
+    out.push({
+      field: "rotate",
+      problem: "is required when secrets are set (the guest command that applies them)",
+    });
+  }
+  if (isObject(top.runtime)) {
+    for (const name of Object.keys(top.runtime)) {
+      if (Object.hasOwn(secrets, name)) {
+        out.push({
+          field: `runtime.${name}`,
+          problem: `is also a secret: the guest would get two values for ${name}`,
+        });
+      }
+    }
+  }
+  return out;
+}
 
 /**
  * Validates parsed `emu.json` content.
  *
- * @throws {FieldError} naming the first bad field and what is wrong with it.
+ * @throws {ProfileError} listing every problem, each naming its field.
  * @example
  * ```ts
  * import { validateProfile } from "./profile.ts";
@@ -135,227 +421,12 @@ const DANGEROUS_PREFIX = /^(LD_|DYLD_|DENO_)/;
  * ```
  */
 export function validateProfile(raw: unknown): Profile {
-  const top = objectWithKeys(raw, "", TOP_FIELDS);
-  const profile: Profile = {
-    name: string(
-      required(top, "name", ""),
-      "name",
-      PROFILE_NAME,
-      "must be 1–63 lowercase letters, digits or '-'",
-    ),
-    image: validateImage(required(top, "image", "")),
-    vm: validateVm(top.vm),
-    ports: validatePorts(top.ports),
-    health: [],
-    secrets: validateSecrets(top.secrets),
-    runtime: validateRuntime(top.runtime),
-  };
-  for (const name of Object.keys(profile.runtime)) {
-    if (Object.hasOwn(profile.secrets, name)) {
-      throw new FieldError(
-        fieldPath("runtime", name),
-        `is also a secret: the guest would get two values for ${name}`,
-      );
-    }
-  }
-  profile.health = validateHealth(top.health, profile.ports);
-  if (top.rotate !== undefined) profile.rotate = validateRotate(top.rotate);
-  if (Object.keys(profile.secrets).length > 0 && profile.rotate === undefined) {
-    throw new FieldError(
-      "rotate",
-      "is required when secrets are set (the guest command that applies them)",
-    );
-  }
-  return profile;
-}
-
-function required(obj: JsonObject, key: string, parent: string): unknown {
-  if (obj[key] === undefined) throw new FieldError(fieldPath(parent, key), "is required");
-  return obj[key];
-}
-
-function validateImage(value: unknown): ImageSpec {
-  const obj = objectWithKeys(value, "image", ["source", "version", "public_key"]);
-  const image: ImageSpec = {
-    source: string(required(obj, "source", "image"), "image.source"),
-    version: obj.version === undefined ? PROFILE_DEFAULTS.version : string(
-      obj.version,
-      "image.version",
-      /^(latest|v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?)$/,
-      'must be "latest" or a version such as 1.4.0',
-    ),
-  };
-  if (obj.public_key !== undefined) {
-    image.public_key = string(
-      obj.public_key,
-      "image.public_key",
-      /^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n?$/,
-      "must be a PEM public key (-----BEGIN PUBLIC KEY----- … -----END PUBLIC KEY-----)",
-    );
-  }
-  return image;
-}
-
-function validateVm(value: unknown): VmSpec {
-  if (value === undefined) {
-    return { memory_mib: PROFILE_DEFAULTS.memory_mib, cpus: PROFILE_DEFAULTS.cpus };
-  }
-  const obj = objectWithKeys(value, "vm", ["memory_mib", "cpus"]);
-  return {
-    memory_mib: obj.memory_mib === undefined
-      ? PROFILE_DEFAULTS.memory_mib
-      : integer(obj.memory_mib, "vm.memory_mib", 128, 1024 * 1024),
-    cpus: obj.cpus === undefined ? PROFILE_DEFAULTS.cpus : integer(obj.cpus, "vm.cpus", 1, 64),
-  };
-}
-
-function validatePorts(value: unknown): Record<string, PortForward> {
-  if (value === undefined) return {};
-  const obj = object(value, "ports");
-  const ports: Record<string, PortForward> = {};
-  const hostOwner = new Map<number, string>();
-  const guestOwner = new Map<number, string>();
-  for (const [name, entry] of Object.entries(obj)) {
-    const field = fieldPath("ports", name);
-    if (!PORT_NAME.test(name)) {
-      throw new FieldError(
-        field,
-        "port names must be 1–32 lowercase letters, digits or '_', starting with a letter",
-      );
-    }
-    const fwd = objectWithKeys(entry, field, ["guest", "host", "scheme"]);
-    const forward = {
-      guest: port(required(fwd, "guest", field), `${field}.guest`),
-      host: port(required(fwd, "host", field), `${field}.host`),
-      scheme: fwd.scheme === undefined ? "http" : string(
-        fwd.scheme,
-        `${field}.scheme`,
-        SCHEME,
-        'must be a URL scheme such as "http" or "postgres"',
-      ),
-    };
-    const hostTaken = hostOwner.get(forward.host);
-    if (hostTaken !== undefined) {
-      throw new FieldError(
-        `${field}.host`,
-        `host port ${forward.host} is already used by ${hostTaken}`,
-      );
-    }
-    const guestTaken = guestOwner.get(forward.guest);
-    if (guestTaken !== undefined) {
-      throw new FieldError(
-        `${field}.guest`,
-        `guest port ${forward.guest} is already forwarded by ${guestTaken}`,
-      );
-    }
-    hostOwner.set(forward.host, `${field}.host`);
-    guestOwner.set(forward.guest, `${field}.guest`);
-    ports[name] = forward;
-  }
-  return ports;
-}
-
-function validateHealth(value: unknown, ports: Record<string, PortForward>): HealthCheck[] {
-  if (value === undefined) return [];
-  const names = new Set<string>();
-  return array(value, "health").map((entry, i) => {
-    const field = fieldPath("health", i);
-    const obj = objectWithKeys(entry, field, ["name", "port", "path", "status"]);
-    const name = string(required(obj, "name", field), `${field}.name`);
-    if (names.has(name)) {
-      throw new FieldError(`${field}.name`, `duplicate health check name "${name}"`);
-    }
-    names.add(name);
-    const portName = string(required(obj, "port", field), `${field}.port`);
-    if (!Object.hasOwn(ports, portName)) {
-      const known = Object.keys(ports);
-      throw new FieldError(
-        `${field}.port`,
-        `"${portName}" is not a name in ports (known: ${known.length ? known.join(", ") : "none"})`,
-      );
-    }
-    return {
-      name,
-      port: portName,
-      path: string(
-        required(obj, "path", field),
-        `${field}.path`,
-        /^\/[\x21-\x7e]*$/,
-        "must be a URL path starting with /",
-      ),
-      status: obj.status === undefined
-        ? PROFILE_DEFAULTS.healthStatus
-        : integer(obj.status, `${field}.status`, 100, 599),
-    };
-  });
-}
-
-function validateSecrets(value: unknown): Record<string, SecretKind> {
-  if (value === undefined) return {};
-  const obj = object(value, "secrets");
-  const secrets: Record<string, SecretKind> = {};
-  for (const [name, kind] of Object.entries(obj)) {
-    const field = fieldPath("secrets", name);
-    checkEnvName(name, field);
-    const text = string(
-      kind,
-      field,
-      SECRET_KIND,
-      'must be a kind such as "hex32" or "base64url32"',
-    );
-    const bytes = Number(SECRET_KIND.exec(text)![2]);
-    if (bytes < 8 || bytes > 256) {
-      throw new FieldError(field, `must use 8 to 256 random bytes, got ${bytes}`);
-    }
-    secrets[name] = text as SecretKind;
-  }
-  return secrets;
-}
-
-function validateRotate(value: unknown): RotateSpec {
-  const obj = objectWithKeys(value, "rotate", ["command", "timeout_s"]);
-  return {
-    command: string(
-      required(obj, "command", "rotate"),
-      "rotate.command",
-      /^\/\S+$/,
-      "must be an absolute path in the guest",
-    ),
-    timeout_s: obj.timeout_s === undefined
-      ? PROFILE_DEFAULTS.rotateTimeoutS
-      : integer(obj.timeout_s, "rotate.timeout_s", 1, 3600),
-  };
-}
-
-function validateRuntime(value: unknown): Record<string, string> {
-  if (value === undefined) return {};
-  const obj = object(value, "runtime");
-  const runtime: Record<string, string> = {};
-  for (const [name, text] of Object.entries(obj)) {
-    const field = fieldPath("runtime", name);
-    checkEnvName(name, field);
-    if (typeof text !== "string" || /[\r\n\0]/.test(text)) {
-      throw new FieldError(field, "must be a string without line breaks");
-    }
-    runtime[name] = text;
-  }
-  return runtime;
-}
-
-function checkEnvName(name: string, field: string): void {
-  if (!ENV_NAME.test(name)) {
-    throw new FieldError(
-      field,
-      "names must be uppercase letters, digits or '_', starting with a letter",
-    );
-  }
-  if (RESERVED_ENV.test(name)) {
-    throw new FieldError(field, "names starting with EMU_ are reserved for emu");
-  }
-  if (DANGEROUS_ENV.has(name) || DANGEROUS_PREFIX.test(name)) {
-    throw new FieldError(
-      field,
-      `${name} changes how programs run (emu run passes secrets and values as environment variables); pick another name`,
-    );
-  }
+  const parsed = v.safeParse(ProfileSchema, raw, { abortPipeEarly: true });
+  const problems = [
+    ...(parsed.success ? [] : problemsOf(parsed.issues)),
+    ...crossProblems(raw),
+  ];
+  if (problems.length > 0 || !parsed.success) throw new ProfileError(problems);
+  const { $schema: _, ...profile } = parsed.output;
+  return profile as Profile;
 }

@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { constants, createZstdCompress } from "node:zlib";
 import { ZstdDecompressor } from "../artifact/zstd.ts";
 import { concatBytes } from "../bytes.ts";
 import { EmuError } from "../errors.ts";
@@ -50,6 +49,7 @@ async function writeAtomically<T>(
  * Compresses `raw` into `zst` (temp file, fsync, rename). Returns the compressed size.
  */
 export async function compressState(raw: string, zst: string): Promise<number> {
+  const { constants, createZstdCompress } = await import("node:zlib");
   const input = await Deno.open(raw, { read: true });
   const zstd = createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: 1 } });
   try {
@@ -132,7 +132,7 @@ export async function decompressStateSparse(zst: string, raw: string): Promise<S
         }
         return bytes.slice(at);
       };
-      zstd = new ZstdDecompressor((chunk) => {
+      zstd = await ZstdDecompressor.create((chunk) => {
         const joined = pending.length === 0 ? chunk : concatBytes([pending, chunk]);
         pending = consume(joined, false);
       });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { FieldError } from "../../../src/config/_fields.ts";
 import { defaultProfileJson } from "../../../src/config/default_profile.ts";
-import { validateProfile } from "../../../src/config/profile.ts";
+import { ProfileError, validateProfile } from "../../../src/config/profile.ts";
 
 const MINIMAL = { name: "shop", image: { source: "https://example.com/m.json" } };
 
@@ -9,12 +8,11 @@ function full(): Record<string, unknown> {
   return structuredClone(defaultProfileJson("/h")) as Record<string, unknown>;
 }
 
-/** Asserts `raw` is rejected at `field` with exactly `problem`. */
+/** Asserts `raw` is rejected with, at `field`, exactly `problem` (among any others). */
 function rejects(raw: unknown, field: string, problem: string): void {
   assert.throws(() => validateProfile(raw), (err: unknown) => {
-    assert.ok(err instanceof FieldError, String(err));
-    assert.equal(err.field, field);
-    assert.equal(err.problem, problem);
+    assert.ok(err instanceof ProfileError, String(err));
+    assert.deepEqual(err.problems.filter((p) => p.field === field), [{ field, problem }]);
     return true;
   });
 }
@@ -267,4 +265,47 @@ Deno.test("a port's scheme defaults to http and must be a URL scheme", () => {
     "ports.db.scheme",
     'must be a URL scheme such as "http" or "postgres", got "postgres://"',
   );
+});
+
+Deno.test("every problem of a profile is reported in one run, in order, each naming its field", () => {
+  assert.throws(
+    () =>
+      validateProfile({
+        name: "My Stack",
+        image: { source: "x", version: "newest" },
+        vm: { cpus: 0, memory: 512 },
+        ports: { api: { guest: 8080, host: 70000 } },
+        health: [{ name: "h", port: "web", path: "/" }],
+        secrets: { PATH: "hex32" },
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof ProfileError);
+      assert.deepEqual(err.problems.map((p) => p.field), [
+        "name",
+        "image.version",
+        "vm.cpus",
+        "vm.memory",
+        "ports.api.host",
+        "secrets.PATH",
+        "health[0].port",
+        "rotate",
+      ]);
+      return true;
+    },
+  );
+});
+
+Deno.test("a profile may name its JSON Schema for editors; it is not part of the result", () => {
+  const p = validateProfile({ ...MINIMAL, $schema: "https://example.com/emu.schema.json" });
+  assert.equal("$schema" in p, false);
+});
+
+Deno.test("a port may not be named like a property every JavaScript object has", () => {
+  for (const name of ["constructor", "prototype"]) {
+    rejects(
+      { ...MINIMAL, ports: { [name]: { guest: 80, host: 26700 } } },
+      `ports.${name}`,
+      `"${name}" is reserved (JavaScript objects have it); pick another port name`,
+    );
+  }
 });

@@ -7,14 +7,14 @@ const profile = validateProfile({
   image: { source: "https://example.com/m.json" },
   ports: {
     api: { guest: 8080, host: 26700 },
-    constructor: { guest: 9000, host: 26701, scheme: "postgres" },
+    db: { guest: 9000, host: 26701, scheme: "postgres" },
   },
 });
 
 Deno.test("resolvePorts: --port overrides by name; inherited names are neither ports nor overrides", () => {
   assert.deepEqual(resolvePorts(profile, { api: 36700 }), {
     api: { guest: 8080, host: 36700, scheme: "http" },
-    constructor: { guest: 9000, host: 26701, scheme: "postgres" },
+    db: { guest: 9000, host: 26701, scheme: "postgres" },
   });
   const only = validateProfile({
     name: "shop",
