@@ -100,3 +100,58 @@ export async function retryWithBackoff<T>(
     delay = Math.min(delay * 2, options.maxDelayMs);
   }
 }
+
+/** Options of {@linkcode withDeadline}. */
+export interface DeadlineOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** The error when the time is up. */
+  onTimeout: () => Error;
+  /** What is being done, for the `aborted` error ("run query-status"). */
+  action: string;
+}
+
+/**
+ * A promise settled by `start` through the `resolve`/`reject` it is given, or rejected
+ * with `onTimeout()` after `timeoutMs`, or with {@linkcode abortedError} when `signal`
+ * aborts — whichever comes first. The cleanup `start` returns runs exactly once, however
+ * it ends (one place for the timer, the abort listener and the caller's bookkeeping).
+ *
+ * @example
+ * ```ts
+ * import { withDeadline } from "./async.ts";
+ * const v = await withDeadline<number>((resolve) => {
+ *   const t = setTimeout(() => resolve(7), 1);
+ *   return () => clearTimeout(t);
+ * }, { timeoutMs: 1000, onTimeout: () => new Error("late"), action: "wait" });
+ * if (v !== 7) throw new Error();
+ * ```
+ */
+export function withDeadline<T>(
+  start: (resolve: (value: T) => void, reject: (err: unknown) => void) => () => void,
+  options: DeadlineOptions,
+): Promise<T> {
+  if (options.signal?.aborted) {
+    return Promise.reject(abortedError(options.signal, options.action));
+  }
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    let cleanup: () => void = () => {};
+    const finish = (settle: () => void) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+      cleanup();
+      settle();
+    };
+    const onAbort = () => finish(() => reject(abortedError(options.signal, options.action)));
+    const timer = setTimeout(() => finish(() => reject(options.onTimeout())), options.timeoutMs);
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    cleanup = start(
+      (value) => finish(() => resolve(value)),
+      (err) => finish(() => reject(err)),
+    );
+    if (done) cleanup();
+  });
+}

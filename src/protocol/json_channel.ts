@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { abortedError } from "../async.ts";
+import { withDeadline } from "../async.ts";
 import { CommandError, EmuError } from "../errors.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES, MessageDecoder } from "./_framing.ts";
 
@@ -92,42 +92,26 @@ export class JsonChannel {
     options: CallOptions = {},
   ): Promise<unknown> {
     if (this.#failure) return Promise.reject(this.#failure);
-    if (options.signal?.aborted) return Promise.reject(aborted(command, options.signal));
     const id = this.#nextId++;
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? 30_000;
-    return new Promise((resolve, reject) => {
-      const settle = () => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener("abort", onAbort);
-        this.#pending.delete(id);
-      };
-      const onAbort = () => {
-        settle();
-        reject(aborted(command, options.signal!));
-      };
-      const timer = setTimeout(() => {
-        settle();
-        reject(
-          new EmuError(
-            "protocol_timeout",
-            `Cannot run ${command}: ${this.#options.peer} did not answer within ${
-              formatMs(timeoutMs)
-            }`,
-          ),
-        );
-      }, timeoutMs);
-      options.signal?.addEventListener("abort", onAbort, { once: true });
-      this.#pending.set(id, {
-        command,
-        resolve: (value) => (settle(), resolve(value)),
-        reject: (err) => (settle(), reject(err)),
-      });
+    return withDeadline<unknown>((resolve, reject) => {
+      this.#pending.set(id, { command, resolve, reject });
       const message = args === undefined
         ? { execute: command, id }
         : { execute: command, arguments: args, id };
-      this.write(new TextEncoder().encode(`${JSON.stringify(message)}\n`)).catch((err) => {
-        this.#pending.get(id)?.reject(err);
-      });
+      this.write(new TextEncoder().encode(`${JSON.stringify(message)}\n`)).catch(reject);
+      return () => this.#pending.delete(id);
+    }, {
+      timeoutMs,
+      signal: options.signal,
+      action: `run ${command}`,
+      onTimeout: () =>
+        new EmuError(
+          "protocol_timeout",
+          `Cannot run ${command}: ${this.#options.peer} did not answer within ${
+            formatMs(timeoutMs)
+          }`,
+        ),
     });
   }
 
@@ -161,67 +145,26 @@ export class JsonChannel {
     if (buffered !== undefined) return Promise.resolve(buffered);
     if (this.#failure) return Promise.reject(this.#failure);
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? 30_000;
-    return new Promise((resolve, reject) => {
-      const waiter = (message: Record<string, unknown> | null) => {
-        settle();
-        if (message === null) reject(this.#failure);
-        else resolve(message);
-      };
-      const settle = () => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener("abort", onAbort);
+    return withDeadline<Record<string, unknown>>((resolve, reject) => {
+      const waiter = (message: Record<string, unknown> | null) =>
+        message === null ? reject(this.#failure) : resolve(message);
+      this.#unsolicitedWaiters.push(waiter);
+      return () => {
         const i = this.#unsolicitedWaiters.indexOf(waiter);
         if (i >= 0) this.#unsolicitedWaiters.splice(i, 1);
       };
-      const onAbort = () => {
-        settle();
-        reject(aborted(options.what, options.signal!));
-      };
-      const timer = setTimeout(() => {
-        settle();
-        reject(
-          new EmuError(
-            "protocol_timeout",
-            `Cannot read ${options.what}: ${this.#options.peer} sent nothing within ${
-              formatMs(timeoutMs)
-            }`,
-          ),
-        );
-      }, timeoutMs);
-      options.signal?.addEventListener("abort", onAbort, { once: true });
-      this.#unsolicitedWaiters.push(waiter);
+    }, {
+      timeoutMs,
+      signal: options.signal,
+      action: `read ${options.what}`,
+      onTimeout: () =>
+        new EmuError(
+          "protocol_timeout",
+          `Cannot read ${options.what}: ${this.#options.peer} sent nothing within ${
+            formatMs(timeoutMs)
+          }`,
+        ),
     });
-  }
-
-  /**
-   * Events from now on, as an async iterator; it ends when the channel closes. Register
-   * it before sending the command that triggers the events you want.
-   */
-  events(): AsyncIterableIterator<ProtocolEvent> {
-    const queue: (ProtocolEvent | null)[] = [];
-    let wake: (() => void) | null = null;
-    const listener = (event: ProtocolEvent | null) => {
-      queue.push(event);
-      wake?.();
-    };
-    this.#listeners.add(listener);
-    if (this.#failure) queue.push(null);
-    const done = () => {
-      this.#listeners.delete(listener);
-      return Promise.resolve({ done: true as const, value: undefined });
-    };
-    const iterator: AsyncIterableIterator<ProtocolEvent> = {
-      next: async () => {
-        while (queue.length === 0) await new Promise<void>((r) => (wake = r));
-        wake = null;
-        const event = queue.shift()!;
-        if (event === null) return done();
-        return { done: false, value: event };
-      },
-      return: done,
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
   }
 
   /**
@@ -234,40 +177,23 @@ export class JsonChannel {
     options: CallOptions = {},
   ): Promise<ProtocolEvent> {
     if (this.#failure) return Promise.reject(this.#failure);
-    if (options.signal?.aborted) {
-      return Promise.reject(aborted(`waiting for ${name}`, options.signal));
-    }
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? 30_000;
-    return new Promise((resolve, reject) => {
-      const settle = () => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener("abort", onAbort);
-        this.#listeners.delete(listener);
-      };
+    return withDeadline<ProtocolEvent>((resolve, reject) => {
       const listener = (event: ProtocolEvent | null) => {
-        if (event === null) {
-          settle();
-          reject(this.#failure);
-        } else if (event.event === name && predicate(event)) {
-          settle();
-          resolve(event);
-        }
+        if (event === null) reject(this.#failure);
+        else if (event.event === name && predicate(event)) resolve(event);
       };
-      const onAbort = () => {
-        settle();
-        reject(aborted(`waiting for ${name}`, options.signal!));
-      };
-      const timer = setTimeout(() => {
-        settle();
-        reject(
-          new EmuError(
-            "protocol_timeout",
-            `Cannot see event ${name}: it did not come within ${formatMs(timeoutMs)}`,
-          ),
-        );
-      }, timeoutMs);
-      options.signal?.addEventListener("abort", onAbort, { once: true });
       this.#listeners.add(listener);
+      return () => this.#listeners.delete(listener);
+    }, {
+      timeoutMs,
+      signal: options.signal,
+      action: `wait for ${name}`,
+      onTimeout: () =>
+        new EmuError(
+          "protocol_timeout",
+          `Cannot see event ${name}: it did not come within ${formatMs(timeoutMs)}`,
+        ),
     });
   }
 
@@ -386,10 +312,6 @@ export class JsonChannel {
   #log(text: string): void {
     this.#options.log?.(`${this.#options.peer}: ${text}`);
   }
-}
-
-function aborted(what: string, signal: AbortSignal): EmuError {
-  return abortedError(signal, `run ${what}`);
 }
 
 function formatMs(ms: number): string {

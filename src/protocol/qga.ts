@@ -12,7 +12,7 @@
 import { Buffer } from "node:buffer";
 import { EmuError } from "../errors.ts";
 import { type CallOptions, JsonChannel } from "./json_channel.ts";
-import { sleep } from "../async.ts";
+import { retryWithBackoff } from "../async.ts";
 import { connectUnix } from "./unix_socket.ts";
 
 /** Options of {@linkcode QgaClient.connect}. */
@@ -165,11 +165,11 @@ export class QgaClient {
     const { pid } = await this.execute<{ pid: number }>("guest-exec", args, call);
     // One round trip: the main loop has run the input writer by the time it answers.
     if (options.input) await this.ping(call);
-    const wait = async (): Promise<ExecResult> => {
-      let delay = 5;
-      while (true) {
-        const status = await this.execute<ExecStatus>("guest-exec-status", { pid }, call);
-        if (status.exited) {
+    const wait = (): Promise<ExecResult> =>
+      retryWithBackoff(
+        async () => {
+          const status = await this.execute<ExecStatus>("guest-exec-status", { pid }, call);
+          if (!status.exited) return undefined;
           return {
             exitCode: status.exitcode ?? null,
             signal: status.signal ?? null,
@@ -178,19 +178,17 @@ export class QgaClient {
             stdoutTruncated: status["out-truncated"] === true,
             stderrTruncated: status["err-truncated"] === true,
           };
-        }
-        if (Date.now() + delay > deadline) {
-          throw new EmuError(
+        },
+        () =>
+          new EmuError(
             "protocol_timeout",
             `Cannot finish ${path} in the guest: it was still running after ${
               (timeoutMs / 1000).toFixed(1)
             } s`,
-          );
-        }
-        await sleep(delay, options.signal);
-        delay = Math.min(delay * 2, 200);
-      }
-    };
+          ),
+        // The timeout counts from the start, not from the first poll.
+        { delayMs: 5, maxDelayMs: 200, timeoutMs: deadline - Date.now(), signal: options.signal },
+      );
     return { pid, wait };
   }
 

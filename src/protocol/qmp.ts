@@ -127,11 +127,6 @@ export class QmpClient {
     return this.#channel.call(command, args, options) as Promise<T>;
   }
 
-  /** Events from now on (ends when the connection closes). */
-  events(): AsyncIterableIterator<ProtocolEvent> {
-    return this.#channel.events();
-  }
-
   /** First event `name` matching `predicate`; listening starts now. */
   waitForEvent(
     name: string,

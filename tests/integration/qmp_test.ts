@@ -41,7 +41,6 @@ Deno.test(
   needs(TOOLS.qemu),
   () =>
     withQemu(async (qmp) => {
-      const events = qmp.events();
       const stopped = qmp.waitForEvent("STOP");
       await qmp.stop();
       await stopped;
@@ -50,9 +49,6 @@ Deno.test(
       await qmp.cont();
       assert.equal((await resumed).event, "RESUME");
       assert.equal((await qmp.queryStatus()).running, true);
-      const seen = [(await events.next()).value?.event, (await events.next()).value?.event];
-      assert.deepEqual(seen, ["STOP", "RESUME"]);
-      await events.return?.();
     }),
 );
 
@@ -128,10 +124,8 @@ Deno.test(
           code: "protocol_closed",
         },
       );
-      const next = qmp.events().next();
       await kill();
       await waiting;
-      assert.deepEqual(await next, { done: true, value: undefined });
       await assert.rejects(qmp.queryStatus(), { code: "protocol_closed" });
       assert.ok(Date.now() - started < 5000, "rejected long before the 20 s timeout");
     }),
