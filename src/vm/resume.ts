@@ -17,36 +17,49 @@ import { markSnapshotBad, readSnapshot, snapshotMismatches } from "./snapshot.ts
 import { suspendDir } from "./suspend.ts";
 import { decompressStateSparse } from "./state_file.ts";
 import { vmSpec } from "./spec.ts";
+import type { VmSpec } from "../qemu/argv.ts";
 import type { BootContext, StartResult } from "./start_types.ts";
 import { ResumeFailed } from "./start_types.ts";
 import { becomeHealthy, newRecord, runPaths, settleGuest } from "./_boot.ts";
 import { SNAPSHOT_FILES } from "../config/filenames.ts";
 
+/** One resume from a saved state: what differs between a snapshot and a suspended state. */
+interface StateResume {
+  /** The spec, with `-incoming defer`. */
+  spec: VmSpec;
+  /** The state file to load (resolved once QEMU is about to start). */
+  statePath: () => Promise<string>;
+  boot: "resume" | "suspend";
+  /** The snapshot fingerprint the instance record names. */
+  snapshot: string | null;
+  /** Rotate secrets after the load (a suspended state keeps the user's). */
+  rotate: boolean;
+  /** The progress line once the state is loaded. */
+  loaded: (seconds: string) => string;
+  /** Runs once the state is loaded (before the guest is settled). */
+  afterLoad?: () => Promise<void>;
+  /** Cleans up after a failure; returns the reason the start falls back. */
+  failed: (err: Error, loaded: boolean) => Promise<string>;
+}
+
 /**
- * Resume from `snapshot` (docs/architecture.md, «Start: resume and rotation», steps 2–4).
- * Failures become {@linkcode ResumeFailed}.
+ * The one sequence every resume follows: launch QEMU with `-incoming defer`, record the
+ * instance, load the state over QMP (same capabilities as the save), settle the guest
+ * (clock, rotation) and wait until healthy. Any failure stops that QEMU, clears its
+ * sockets, lets the caller clean up, and becomes a {@linkcode ResumeFailed}: the start
+ * falls back instead of failing.
  */
-export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult> {
+async function resumeFromState(ctx: BootContext, r: StateResume): Promise<StartResult> {
   const { paths, profile, progress } = ctx;
-  await Deno.remove(paths.runDisk).catch(() => {});
-  await createOverlay(ctx.probe.qemu.img, join(snapshot.dir, SNAPSHOT_FILES.disk), paths.runDisk);
   await Deno.writeTextFile(paths.serialLog, "");
-  const spec = vmSpec(
-    profile,
-    ctx.image,
-    ctx.probe,
-    runPaths(ctx, join(snapshot.dir, SNAPSHOT_FILES.runtimeIso), true),
-  );
   const started = performance.now();
   let pid = 0;
   let loaded = false;
   try {
-    const statePath = await rawState(snapshot, progress);
-    pid = await launch(ctx.probe.qemu.path, spec);
-    await writeRecord(
-      paths.record,
-      newRecord(ctx, pid, "resume", snapshot.meta.fingerprint, spec.runtimeIso),
-    );
+    const statePath = await r.statePath();
+    pid = await launch(ctx.probe.qemu.path, r.spec);
+    const record = () => newRecord(ctx, pid, r.boot, r.snapshot, r.spec.runtimeIso);
+    await writeRecord(paths.record, record());
     {
       await using qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
       await loadState(qmp, statePath, {
@@ -55,28 +68,45 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
       });
     }
     loaded = true;
-    progress(
-      `resumed snapshot ${snapshot.meta.fingerprint} in ${
-        ((performance.now() - started) / 1000).toFixed(2)
-      } s`,
+    await r.afterLoad?.();
+    progress(r.loaded(((performance.now() - started) / 1000).toFixed(2)));
+    const secrets = await settleGuest(
+      r.rotate ? ctx : { ...ctx, options: { ...ctx.options, noRotation: true } },
+      true,
     );
-    const secrets = await settleGuest(ctx, true);
-    return await becomeHealthy(
-      ctx,
-      newRecord(ctx, pid, "resume", snapshot.meta.fingerprint, spec.runtimeIso),
-      started,
-      secrets,
-    );
+    return await becomeHealthy(ctx, record(), started, secrets);
   } catch (err) {
     if (pid) await killAndWait(pid);
     await clearRuntimeFiles(paths);
-    if (!loaded) await markSnapshotBad(snapshot.dir, (err as Error).message);
-    throw new ResumeFailed(
-      `resume failed (${(err as Error).message.split("\n")[0]})${
-        loaded ? "" : "; snapshot marked bad, it will be recaptured"
-      }`,
-    );
+    throw new ResumeFailed(await r.failed(err as Error, loaded));
   }
+}
+
+/** Resume from `snapshot` (docs/architecture.md, «Start: resume and rotation», steps 2–4). */
+export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult> {
+  const { paths, profile, progress } = ctx;
+  await Deno.remove(paths.runDisk).catch(() => {});
+  await createOverlay(ctx.probe.qemu.img, join(snapshot.dir, SNAPSHOT_FILES.disk), paths.runDisk);
+  return await resumeFromState(ctx, {
+    spec: vmSpec(
+      profile,
+      ctx.image,
+      ctx.probe,
+      runPaths(ctx, join(snapshot.dir, SNAPSHOT_FILES.runtimeIso), true),
+    ),
+    statePath: () => rawState(snapshot, progress),
+    boot: "resume",
+    snapshot: snapshot.meta.fingerprint,
+    rotate: true,
+    loaded: (s) => `resumed snapshot ${snapshot.meta.fingerprint} in ${s} s`,
+    failed: async (err, loaded) => {
+      // A state that did not load is recaptured, not retried at every start.
+      if (!loaded) await markSnapshotBad(snapshot.dir, err.message);
+      return `resume failed (${err.message.split("\n")[0]})${
+        loaded ? "" : "; snapshot marked bad, it will be recaptured"
+      }`;
+    },
+  });
 }
 
 /**
@@ -124,7 +154,7 @@ export async function resumeSuspended(
   ctx: BootContext,
   previous: InstanceRecord,
 ): Promise<StartResult | null> {
-  const { paths, profile, progress, options } = ctx;
+  const { paths, profile } = ctx;
   const dir = suspendDir(paths.dir);
   const meta = await readSnapshot(dir);
   const runtimeIso = previous.runtime_iso ?? paths.runtimeIso;
@@ -142,38 +172,18 @@ export async function resumeSuspended(
       `the suspended state no longer matches this host (${mismatches.join("; ")})`,
     );
   }
-  await Deno.writeTextFile(paths.serialLog, "");
-  const started = performance.now();
-  let pid = 0;
-  try {
-    pid = await launch(ctx.probe.qemu.path, spec);
-    await writeRecord(paths.record, newRecord(ctx, pid, "suspend", previous.snapshot, runtimeIso));
-    {
-      await using qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
-      await loadState(qmp, join(dir, meta.state.file), {
-        channels: migrationChannels(profile.vm.cpus),
-        timeoutMs: 120_000,
-      });
-    }
-    await Deno.remove(dir, { recursive: true });
-    progress(
-      `resumed the suspended state in ${
-        ((performance.now() - started) / 1000).toFixed(2)
-      } s (secrets kept)`,
-    );
-    await settleGuest({ ...ctx, options: { ...options, noRotation: true } }, true);
-    return await becomeHealthy(
-      ctx,
-      newRecord(ctx, pid, "suspend", previous.snapshot, runtimeIso),
-      started,
-      {},
-    );
-  } catch (err) {
-    if (pid) await killAndWait(pid);
-    await clearRuntimeFiles(paths);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-    throw new ResumeFailed(
-      `could not resume the suspended state (${(err as Error).message.split("\n")[0]})`,
-    );
-  }
+  return await resumeFromState(ctx, {
+    spec,
+    statePath: () => Promise.resolve(join(dir, meta.state.file)),
+    boot: "suspend",
+    snapshot: previous.snapshot,
+    rotate: false,
+    loaded: (s) => `resumed the suspended state in ${s} s (secrets kept)`,
+    // The disk moves on from here: the suspended state is spent either way.
+    afterLoad: () => Deno.remove(dir, { recursive: true }),
+    failed: async (err) => {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      return `could not resume the suspended state (${err.message.split("\n")[0]})`;
+    },
+  });
 }
