@@ -8,6 +8,9 @@
 import type { Profile } from "../config/profile.ts";
 import { CommandError, EmuError } from "../errors.ts";
 import { QgaClient, type RunningExec } from "../protocol/mod.ts";
+import { writeIsoFile } from "../iso/mod.ts";
+import { serialTail } from "../qemu/serial_log.ts";
+import { RUNTIME_ENV } from "../config/filenames.ts";
 import { waitHealthy } from "./health.ts";
 import { type InstanceRecord, writeRecord } from "./record.ts";
 import { generateSecrets, keyValueLines } from "./secrets.ts";
@@ -38,13 +41,42 @@ export function runtimeValues(
   return { ...values, ...profile.runtime };
 }
 
-/** The `runtime.env` written to the EMUCFG disk ({@linkcode runtimeValues} as lines). */
-export function runtimeEnv(
+/**
+ * Writes the EMUCFG disk of a cold boot: `runtime.env`, the {@linkcode runtimeValues}
+ * as lines, which the guest reads before its services start.
+ */
+export async function writeRuntimeDisk(
+  path: string,
   name: string,
   profile: Pick<Profile, "name" | "runtime">,
   ports: Record<string, { host: number }>,
-): string {
-  return keyValueLines(runtimeValues(name, profile, ports));
+): Promise<void> {
+  const data = new TextEncoder().encode(keyValueLines(runtimeValues(name, profile, ports)));
+  await writeIsoFile([{ path: RUNTIME_ENV, data }], path, { label: "EMUCFG" });
+}
+
+/** The errors that mean "the guest did not become ready in time", not a fault of emu. */
+const NOT_READY = new Set(["health_timeout", "protocol_timeout", "socket_unavailable"]);
+
+/**
+ * The error a cold boot (start or capture) reports when the guest did not become
+ * ready: `code`, the message with the serial console's last lines (what the user needs
+ * to see why), and `hint`. Any other error is returned as it is.
+ */
+export async function notReadyError(
+  err: unknown,
+  serialLog: string,
+  code: "health_timeout" | "snapshot_failed",
+  what: (message: string) => string,
+  hint: string,
+): Promise<unknown> {
+  if (!(err instanceof EmuError) || !NOT_READY.has(err.code)) return err;
+  const tail = await serialTail(serialLog, 15);
+  return new EmuError(
+    code,
+    `${what(err.message)}\nLast serial console lines:\n${tail || "(empty)"}`,
+    { hint, cause: err },
+  );
 }
 
 export function runPaths(ctx: BootContext, runtimeIso: string, incoming: boolean): RunPaths {

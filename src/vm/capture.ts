@@ -12,13 +12,11 @@ import { ensureRuntimeDir } from "../config/private_dir.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
-import { writeIsoFile } from "../iso/mod.ts";
 import { killAndWait, processExists } from "../qemu/process.ts";
 import type { ProbeResult } from "../qemu/probe.ts";
 import { launch, waitReady } from "./boot.ts";
 import { InstanceLock } from "./lock.ts";
 import { migrationChannels, saveToFileAndQuit } from "./migration.ts";
-import { serialTail } from "../qemu/serial_log.ts";
 import { createOverlay } from "../qemu/img.ts";
 import { freePort } from "./ports.ts";
 import {
@@ -32,8 +30,8 @@ import {
 } from "./snapshot.ts";
 import { vmSpec } from "./spec.ts";
 import { compressState } from "./state_file.ts";
-import { RUNTIME_ENV, SNAPSHOT_FILES } from "../config/filenames.ts";
-import { runtimeEnv } from "./_boot.ts";
+import { SNAPSHOT_FILES } from "../config/filenames.ts";
+import { notReadyError, writeRuntimeDisk } from "./_boot.ts";
 
 /** Options of {@linkcode captureSnapshot}. */
 export interface CaptureOptions {
@@ -153,14 +151,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
     await createOverlay(probe.qemu.img, image.disk, run.disk);
     // The runtime disk of a snapshot holds no per-instance values (no ports): those come
     // at rotation.
-    await writeIsoFile(
-      [{
-        path: RUNTIME_ENV,
-        data: new TextEncoder().encode(runtimeEnv("capture", profile, {})),
-      }],
-      run.runtimeIso,
-      { label: "EMUCFG" },
-    );
+    await writeRuntimeDisk(run.runtimeIso, "capture", profile, {});
     progress(
       `capturing a snapshot of ${image.name} ${image.version} (once per image): a cold boot under ${probe.accel.accel}, ${
         probe.accel.accel === "tcg" ? "usually under a minute" : "usually a few seconds"
@@ -220,27 +211,18 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
     );
     return { dir: location.dir, meta, reused: false };
   } catch (err) {
-    const tail = await serialTail(run.serialLog, 15);
     if (pid) await killAndWait(pid);
     for (const p of [run.qmpSocket, run.qgaSocket]) await Deno.remove(p).catch(() => {});
+    // The serial log is read before the staging directory that holds it goes.
+    const failure = await notReadyError(
+      err,
+      run.serialLog,
+      "snapshot_failed",
+      (message) => `Cannot capture a snapshot: ${message}`,
+      "The image did not become healthy on a cold boot; `emu start --cold` boots it without a snapshot and leaves it running for `emu logs`.",
+    );
     await Deno.remove(staging, { recursive: true }).catch(() => {});
-    if (
-      err instanceof EmuError &&
-      ["health_timeout", "protocol_timeout", "socket_unavailable"].includes(err.code)
-    ) {
-      throw new EmuError(
-        "snapshot_failed",
-        `Cannot capture a snapshot: ${err.message}\nLast serial console lines:\n${
-          tail || "(empty)"
-        }`,
-        {
-          hint:
-            "The image did not become healthy on a cold boot; `emu start --cold` boots it without a snapshot and leaves it running for `emu logs`.",
-          cause: err,
-        },
-      );
-    }
-    throw err;
+    throw failure;
   }
 }
 

@@ -3,17 +3,20 @@
  *
  * @module
  */
-import { EmuError } from "../errors.ts";
-import { writeIsoFile } from "../iso/mod.ts";
 import { launch, waitReady } from "./boot.ts";
 import { createOverlay } from "../qemu/img.ts";
 import { writeRecord } from "./record.ts";
-import { serialTail } from "../qemu/serial_log.ts";
 import { vmSpec } from "./spec.ts";
 import { stopInstance } from "./stop.ts";
 import type { BootContext, StartResult } from "./start_types.ts";
-import { becomeHealthy, newRecord, runPaths, runtimeEnv, settleGuest } from "./_boot.ts";
-import { RUNTIME_ENV } from "../config/filenames.ts";
+import {
+  becomeHealthy,
+  newRecord,
+  notReadyError,
+  runPaths,
+  settleGuest,
+  writeRuntimeDisk,
+} from "./_boot.ts";
 
 /** Cold boot: the image's own boot, on the instance's run disk. */
 export async function coldBoot(ctx: BootContext): Promise<StartResult> {
@@ -21,14 +24,7 @@ export async function coldBoot(ctx: BootContext): Promise<StartResult> {
   if (!(await Deno.stat(paths.runDisk).then(() => true, () => false))) {
     await createOverlay(probe.qemu.img, image.disk, paths.runDisk);
   }
-  await writeIsoFile(
-    [{
-      path: RUNTIME_ENV,
-      data: new TextEncoder().encode(runtimeEnv(options.name, profile, ctx.ports)),
-    }],
-    paths.runtimeIso,
-    { label: "EMUCFG" },
-  );
+  await writeRuntimeDisk(paths.runtimeIso, options.name, profile, ctx.ports);
   const spec = vmSpec(profile, image, probe, runPaths(ctx, paths.runtimeIso, false));
   await Deno.writeTextFile(paths.serialLog, "");
   progress(
@@ -59,27 +55,20 @@ export async function coldBoot(ctx: BootContext): Promise<StartResult> {
   } catch (err) {
     record.state = "unhealthy";
     await writeRecord(paths.record, record);
-    const tail = await serialTail(paths.serialLog, 15);
+    const left = options.stopOnFailure
+      ? "The VM was stopped."
+      : `The VM is left running: \`emu logs --name ${options.name}\`, then \`emu stop --name ${options.name}\`.`;
+    // The serial log is read before a stop can clear it.
+    const failure = await notReadyError(
+      err,
+      paths.serialLog,
+      "health_timeout",
+      (message) => message,
+      `${left} Raise the wait with --timeout SECONDS if the guest is just slow.`,
+    );
     if (options.stopOnFailure) {
       await stopInstance({ settings: options.settings, name: options.name, lockHeld: true });
     }
-    if (
-      err instanceof EmuError &&
-      (err.code === "health_timeout" || err.code === "protocol_timeout" ||
-        err.code === "socket_unavailable")
-    ) {
-      const left = options.stopOnFailure
-        ? "The VM was stopped."
-        : `The VM is left running: \`emu logs --name ${options.name}\`, then \`emu stop --name ${options.name}\`.`;
-      throw new EmuError(
-        "health_timeout",
-        `${err.message}\nLast serial console lines:\n${tail || "(empty)"}`,
-        {
-          hint: `${left} Raise the wait with --timeout SECONDS if the guest is just slow.`,
-          cause: err,
-        },
-      );
-    }
-    throw err;
+    throw failure;
   }
 }

@@ -117,6 +117,39 @@ Deno.test(
 );
 
 Deno.test(
+  "faults: a capture whose guest never becomes healthy → snapshot_failed with the serial tail; nothing left",
+  needs(...VM_TOOLS),
+  () =>
+    withVmEnv(async (vm) => {
+      const profile = JSON.parse(await Deno.readTextFile(vm.profile));
+      profile.image.source = join(vm.profile, "..");
+      profile.health = [{ name: "broken", port: "http", path: "/no-such-page", status: 200 }];
+      const bad = join(vm.dir, "broken.json");
+      await Deno.writeTextFile(bad, JSON.stringify(profile));
+      const r = await vm.emu(["--config", bad, "capture", "--timeout", "8"]);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /error\[snapshot_failed\]: Cannot capture a snapshot: Cannot get a healthy stack within \d+ s: broken \(GET http:\/\/127\.0\.0\.1:\d+\/no-such-page\) answered 404, expected 200\nLast serial console lines:\n(.*\n)*EMU_READY\n/,
+      );
+      assert.match(
+        r.stderr,
+        /hint: The image did not become healthy on a cold boot; `emu start --cold`/,
+      );
+      assert.deepEqual(await qemuProcessesWith(vm.dir), [], "the capture's QEMU is stopped");
+      const left: string[] = [];
+      const walk = async (d: string) => {
+        for await (const e of Deno.readDir(d)) {
+          if (e.name.startsWith(".capture-")) left.push(e.name);
+          if (e.isDirectory) await walk(join(d, e.name));
+        }
+      };
+      await walk(vm.home);
+      assert.deepEqual(left, [], "no staging directory is left");
+    }),
+);
+
+Deno.test(
   "faults: a health check that never passes → timeout naming it, with the serial tail",
   needs(...VM_TOOLS),
   () =>
