@@ -68,6 +68,11 @@ export interface BackoffOptions {
   /** Give up once the next attempt would start after this long. */
   timeoutMs: number;
   signal?: AbortSignal;
+  /**
+   * Ends a sleep early once it settles (an event that usually answers before the next
+   * poll would): from then on the attempts follow each other without a pause.
+   */
+  wake?: Promise<unknown>;
 }
 
 /**
@@ -96,7 +101,9 @@ export async function retryWithBackoff<T>(
     const value = await attempt();
     if (value !== undefined) return value;
     if (Date.now() + delay > deadline) throw onTimeout();
-    await sleep(delay, options.signal);
+    await (options.wake
+      ? Promise.race([sleep(delay, options.signal), options.wake.then(() => {}, () => {})])
+      : sleep(delay, options.signal));
     delay = Math.min(delay * 2, options.maxDelayMs);
   }
 }

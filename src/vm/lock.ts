@@ -7,7 +7,7 @@
  * @module
  */
 import { EmuError } from "../errors.ts";
-import { sleep } from "../async.ts";
+import { retryWithBackoff } from "../async.ts";
 
 /** A held instance lock. */
 export class InstanceLock implements Disposable {
@@ -29,21 +29,26 @@ export class InstanceLock implements Disposable {
     options: { waitMs?: number; signal?: AbortSignal } = {},
   ): Promise<InstanceLock> {
     const file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
-    const deadline = Date.now() + (options.waitMs ?? 0);
-    while (!(await file.tryLock(true))) {
-      if (Date.now() >= deadline) {
-        const holder = (await Deno.readTextFile(path).catch(() => "")).trim();
-        file.close();
-        throw new EmuError(
-          "instance_busy",
-          `Cannot lock ${what}: another emu${holder ? ` (pid ${holder})` : ""} is working on it`,
-          {
-            hint:
-              "Wait for it to finish, or stop it; a lock left by a killed emu is released by the OS automatically.",
-          },
-        );
-      }
-      await sleep(100, options.signal);
+    const busy = new Error("busy");
+    try {
+      await retryWithBackoff(async () => (await file.tryLock(true)) || undefined, () => busy, {
+        delayMs: 20,
+        maxDelayMs: 200,
+        timeoutMs: options.waitMs ?? 0,
+        signal: options.signal,
+      });
+    } catch (err) {
+      const holder = err === busy ? (await Deno.readTextFile(path).catch(() => "")).trim() : "";
+      file.close();
+      if (err !== busy) throw err;
+      throw new EmuError(
+        "instance_busy",
+        `Cannot lock ${what}: another emu${holder ? ` (pid ${holder})` : ""} is working on it`,
+        {
+          hint:
+            "Wait for it to finish, or stop it; a lock left by a killed emu is released by the OS automatically.",
+        },
+      );
     }
     await file.truncate(0);
     await file.write(new TextEncoder().encode(`${Deno.pid}\n`));

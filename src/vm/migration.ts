@@ -8,7 +8,7 @@
 import { EmuError } from "../errors.ts";
 import { QmpClient } from "../protocol/mod.ts";
 import { waitForExit } from "../qemu/process.ts";
-import { sleep } from "../async.ts";
+import { retryWithBackoff } from "../async.ts";
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
@@ -32,31 +32,28 @@ async function waitMigration(
   timeoutMs: number,
   event: Promise<unknown>,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let fromEvent = false;
-  event.then(() => fromEvent = true, () => {});
-  while (true) {
-    const info = await qmp.queryMigrate({ timeoutMs: 10_000 });
-    if (info.status && TERMINAL.has(info.status)) {
-      if (info.status === "completed") return;
+  let last: string | undefined;
+  // The event usually ends the wait at once; polling covers a missed or late event.
+  await retryWithBackoff(
+    async () => {
+      const info = await qmp.queryMigrate({ timeoutMs: 10_000 });
+      last = info.status;
+      if (!info.status || !TERMINAL.has(info.status)) return undefined;
+      if (info.status === "completed") return true;
       throw new EmuError(
         "snapshot_failed",
         `Cannot ${what}: migration ${info.status}${
           info["error-desc"] ? `: ${info["error-desc"]}` : ""
         }`,
       );
-    }
-    if (Date.now() > deadline) {
-      throw new EmuError(
+    },
+    () =>
+      new EmuError(
         "snapshot_failed",
-        `Cannot ${what}: migration still ${info.status ?? "not started"} after ${
-          timeoutMs / 1000
-        } s`,
-      );
-    }
-    // The event usually ends the wait at once; polling covers a missed or late event.
-    await Promise.race([event.catch(() => {}), sleep(fromEvent ? 0 : 200)]);
-  }
+        `Cannot ${what}: migration still ${last ?? "not started"} after ${timeoutMs / 1000} s`,
+      ),
+    { delayMs: 200, maxDelayMs: 200, timeoutMs, wake: event },
+  );
 }
 
 /** Pauses the guest and writes its RAM and device state to `file` (absolute). */
