@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MAIN } from "../_helpers/cli.ts";
-import { freePort, qemuProcessesWith, withVmEnv } from "../_helpers/vm_env.ts";
+import { freePort, qemuProcessesWith, type VmEnv, withVmEnv } from "../_helpers/vm_env.ts";
 import { needs, VM_TOOLS } from "../_helpers/require.ts";
 
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
@@ -116,16 +116,22 @@ Deno.test(
     }),
 );
 
+/** The fixture's profile with a health check that never passes (a 404 page). */
+async function brokenHealthProfile(vm: VmEnv): Promise<string> {
+  const profile = JSON.parse(await Deno.readTextFile(vm.profile));
+  profile.image.source = join(vm.profile, "..");
+  profile.health = [{ name: "broken", port: "http", path: "/no-such-page", status: 200 }];
+  const bad = join(vm.dir, "broken.json");
+  await Deno.writeTextFile(bad, JSON.stringify(profile));
+  return bad;
+}
+
 Deno.test(
   "faults: a capture whose guest never becomes healthy → snapshot_failed with the serial tail; nothing left",
   needs(...VM_TOOLS),
   () =>
     withVmEnv(async (vm) => {
-      const profile = JSON.parse(await Deno.readTextFile(vm.profile));
-      profile.image.source = join(vm.profile, "..");
-      profile.health = [{ name: "broken", port: "http", path: "/no-such-page", status: 200 }];
-      const bad = join(vm.dir, "broken.json");
-      await Deno.writeTextFile(bad, JSON.stringify(profile));
+      const bad = await brokenHealthProfile(vm);
       const r = await vm.emu(["--config", bad, "capture", "--timeout", "8"]);
       assert.equal(r.code, 1);
       assert.match(
@@ -154,11 +160,7 @@ Deno.test(
   needs(...VM_TOOLS),
   () =>
     withVmEnv(async (vm) => {
-      const profile = JSON.parse(await Deno.readTextFile(vm.profile));
-      profile.image.source = join(vm.profile, "..");
-      profile.health = [{ name: "broken", port: "http", path: "/no-such-page", status: 200 }];
-      const bad = join(vm.dir, "broken.json");
-      await Deno.writeTextFile(bad, JSON.stringify(profile));
+      const bad = await brokenHealthProfile(vm);
       const port = freePort();
       const r = await vm.emu([
         "--config",
