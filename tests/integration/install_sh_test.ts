@@ -12,9 +12,10 @@ import { ecKeyPair, signFile } from "../_helpers/openssl.ts";
 import { needs, requireTool, TOOLS } from "../_helpers/require.ts";
 
 const INSTALL_SH = new URL("../../install.sh", import.meta.url).pathname;
-const TARGET = Deno.build.arch === "aarch64"
-  ? "aarch64-unknown-linux-gnu"
-  : "x86_64-unknown-linux-gnu";
+/** The target install.sh picks on this machine (it runs in the macOS CI job too). */
+const TARGET = `${Deno.build.arch}-${
+  Deno.build.os === "darwin" ? "apple-darwin" : "unknown-linux-gnu"
+}`;
 const ARCHIVE = `emu-${TARGET}.tar.gz`;
 
 async function run(cmd: string, args: string[], cwd?: string): Promise<Uint8Array> {

