@@ -47,6 +47,8 @@ export const ERROR_CODES = {
     image_unavailable: "The profile's image is not installed, or cannot be found or pulled.",
     rollback_refused:
       "A source offered an older latest release than one emu saw there before; name the version to go back on purpose.",
+    disk_full:
+      "A disk filled up while emu, QEMU or qemu-img wrote to it (the emu home, a download, a snapshot, an output file): nothing was half-published; free space and run the command again.",
   },
   instances: {
     instance_busy: "Another emu holds the instance's lock.",
@@ -131,6 +133,46 @@ export class EmuError extends Error {
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? (code === "usage" ? 2 : 1);
   }
+}
+
+/** What the OS, QEMU and qemu-img say when a disk fills up (strerror of ENOSPC, EDQUOT). */
+const NO_SPACE = /No space left on device|\bENOSPC\b|Disk quota exceeded|\bEDQUOT\b/;
+
+/**
+ * `err` as the user should see it when a disk filled up, whichever layer met it (a file
+ * write, QEMU's migration, qemu-img): `disk_full` with the original message; any other
+ * error is returned unchanged.
+ *
+ * @example
+ * ```ts
+ * import { EmuError, explainDiskFull } from "./errors.ts";
+ * const err = new EmuError("snapshot_failed", "Cannot save the VM state: migration failed: No space left on device");
+ * const shown = explainDiskFull(err) as EmuError;
+ * if (shown.code !== "disk_full" || shown.message !== err.message) throw new Error();
+ * ```
+ */
+export function explainDiskFull(err: unknown): unknown {
+  if (err instanceof EmuError && err.code === "disk_full") return err;
+  let full = false;
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 8; depth++) {
+    const code = (e as { code?: unknown })?.code;
+    if (NO_SPACE.test(e instanceof Error ? e.message : String(e)) || code === "ENOSPC") {
+      full = true;
+      break;
+    }
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  if (!full) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new EmuError(
+    "disk_full",
+    /^Cannot /.test(message) ? message : `Cannot write: ${message}`,
+    {
+      hint:
+        "The disk is full: free some space (`emu images` and `emu reset` free emu's own), then run the same command again; nothing was half-published.",
+      cause: err,
+    },
+  );
 }
 
 /**

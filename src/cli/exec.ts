@@ -34,7 +34,25 @@ export function registerExec(program: Command, io: CliIo): void {
           },
         );
       }
-      await using qga = await QgaClient.connect(found.paths.qgaSocket, { timeoutMs: 10_000 });
+      // The agent answers a sync in well under a second; --timeout bounds the wait too.
+      const syncMs = Math.min(10_000, options.timeout * 1000);
+      await using qga = await QgaClient.connect(found.paths.qgaSocket, { timeoutMs: syncMs })
+        .catch((err) => {
+          if (!(err instanceof EmuError) || err.code !== "protocol_timeout") throw err;
+          throw new EmuError(
+            "protocol_timeout",
+            `Cannot run ${
+              command[0]
+            } in instance ${options.name}: the guest agent (qemu-ga) did not answer within ${
+              (syncMs / 1000).toFixed(0)
+            } s`,
+            {
+              hint:
+                `The agent may have stopped, or the guest may hang: \`emu logs --name ${options.name}\` shows its console; \`emu stop --name ${options.name}\`, then \`emu start\`, restarts it.`,
+              cause: err,
+            },
+          );
+        });
       try {
         const result = await qga.exec(command[0], {
           args: command.slice(1),

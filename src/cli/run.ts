@@ -7,7 +7,7 @@
 import { type Command, CommanderError } from "@commander-js/extra-typings";
 import { resolveHome } from "../config/paths.ts";
 import { ensurePrivateHome } from "../config/private_dir.ts";
-import { EmuError } from "../errors.ts";
+import { EmuError, explainDiskFull } from "../errors.ts";
 import { type GlobalOptions, outputFor } from "./context.ts";
 import { ExitStatus } from "./exit.ts";
 import type { CliIo } from "./io.ts";
@@ -52,8 +52,9 @@ export async function runCli(
       out.error(usage);
       return usage.exitCode;
     }
-    out.error(err);
-    return err instanceof EmuError ? err.exitCode : 1;
+    const shown = explainDiskFull(err);
+    out.error(shown);
+    return shown instanceof EmuError ? shown.exitCode : 1;
   }
 }
 

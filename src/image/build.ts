@@ -144,10 +144,13 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     });
   }
   await Deno.mkdir(paths.dir, { recursive: true });
-  const id = crypto.randomUUID().slice(0, 8);
-  const work = join(paths.dir, `.emu-build-${id}`);
-  await Deno.mkdir(work);
   ensureRuntimeDir(options.runtimeDir);
+  await cleanStaleBuilds(paths.dir, options.runtimeDir, progress);
+  const id = crypto.randomUUID().slice(0, 8);
+  const work = join(paths.dir, `${WORK_PREFIX}${id}`);
+  await Deno.mkdir(work);
+  // Held for the whole build: the lock tells a later build that this one is alive.
+  using _workLock = await lockWork(work, true);
   const temps: string[] = [];
   let pid: number | null = null;
   try {
@@ -258,6 +261,67 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     if (pid !== null) await killAndWait(pid);
     for (const temp of temps) await Deno.remove(temp).catch(() => {});
     await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Build work directories: `.emu-build-<id>` beside the output. */
+const WORK_PREFIX = ".emu-build-";
+
+/**
+ * The lock of a work directory: `wait` takes it (a new build); otherwise it is only
+ * tried, and `null` means another build holds it (alive).
+ */
+async function lockWork(work: string, wait: true): Promise<Deno.FsFile>;
+async function lockWork(work: string, wait: false): Promise<Deno.FsFile | null>;
+async function lockWork(work: string, wait: boolean): Promise<Deno.FsFile | null> {
+  const file = await Deno.open(join(work, "lock"), { read: true, write: true, create: true });
+  if (wait) {
+    await file.lock(true);
+    return file;
+  }
+  if (await file.tryLock(true)) return file;
+  file.close();
+  return null;
+}
+
+/**
+ * Removes what a build killed mid-way left in `dir`: its work directory, its QEMU (still
+ * provisioning: found by the pid file QEMU wrote, and only if its command line names that
+ * work directory), its temp files and sockets. A build that is alive holds its work
+ * directory's lock and is left alone.
+ */
+async function cleanStaleBuilds(
+  dir: string,
+  runtimeDir: string,
+  progress: (text: string) => void,
+): Promise<void> {
+  for (const e of await Array.fromAsync(Deno.readDir(dir))) {
+    if (!e.isDirectory || !e.name.startsWith(WORK_PREFIX)) continue;
+    const work = join(dir, e.name);
+    const lock = await lockWork(work, false).catch(() => null);
+    if (lock === null) continue;
+    try {
+      const pid = Number((await Deno.readTextFile(join(work, "qemu.pid")).catch(() => "")).trim());
+      const cmdline = pid > 0
+        ? await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => "")
+        : "";
+      if (pid > 0 && processExists(pid) && cmdline.includes(work)) {
+        progress(`stopping QEMU (pid ${pid}) of an interrupted build`);
+        await killAndWait(pid);
+      }
+      const id = e.name.slice(WORK_PREFIX.length);
+      for (const f of await Array.fromAsync(Deno.readDir(dir))) {
+        if (f.isFile && f.name.endsWith(`.tmp-${id}`)) {
+          await Deno.remove(join(dir, f.name)).catch(() => {});
+        }
+      }
+      for (const ext of ["qmp", "qga"]) {
+        await Deno.remove(join(runtimeDir, `build-${id}.${ext}`)).catch(() => {});
+      }
+      await Deno.remove(work, { recursive: true });
+    } finally {
+      lock.close();
+    }
   }
 }
 

@@ -53,6 +53,9 @@ interface Pending {
 
 const MAX_UNSOLICITED = 64;
 
+/** What messages call each peer: the user may not know the protocols' names. */
+const PEER_NAMES = { QMP: "QEMU (QMP)", QGA: "the guest agent (QGA)" } as const;
+
 /** One JSON command channel. */
 export class JsonChannel {
   readonly #conn: Deno.Conn;
@@ -66,6 +69,11 @@ export class JsonChannel {
   #nextId = 1;
   #failure: EmuError | null = null;
   #writeChain: Promise<void> = Promise.resolve();
+
+  /** The peer as a user reads it in messages. */
+  get #peerName(): string {
+    return PEER_NAMES[this.#options.peer];
+  }
 
   constructor(conn: Deno.Conn, options: JsonChannelOptions) {
     this.#conn = conn;
@@ -108,9 +116,7 @@ export class JsonChannel {
       onTimeout: () =>
         new EmuError(
           "protocol_timeout",
-          `Cannot run ${command}: ${this.#options.peer} did not answer within ${
-            formatMs(timeoutMs)
-          }`,
+          `Cannot run ${command}: ${this.#peerName} did not answer within ${formatMs(timeoutMs)}`,
         ),
     });
   }
@@ -126,7 +132,7 @@ export class JsonChannel {
         throw this.#fail(
           new EmuError(
             "protocol_closed",
-            `Cannot write to ${this.#options.peer}: ${(err as Error).message}`,
+            `Cannot write to ${this.#peerName}: ${(err as Error).message}`,
             { cause: err },
           ),
         );
@@ -160,7 +166,7 @@ export class JsonChannel {
       onTimeout: () =>
         new EmuError(
           "protocol_timeout",
-          `Cannot read ${options.what}: ${this.#options.peer} sent nothing within ${
+          `Cannot read ${options.what}: ${this.#peerName} sent nothing within ${
             formatMs(timeoutMs)
           }`,
         ),
@@ -202,7 +208,7 @@ export class JsonChannel {
     this.#fail(
       new EmuError(
         "protocol_closed",
-        `Cannot use the ${this.#options.peer} connection: it was closed`,
+        `Cannot use the connection to ${this.#peerName}: it was closed`,
       ),
     );
     await this.#readLoop;
@@ -217,7 +223,7 @@ export class JsonChannel {
           this.#fail(
             new EmuError(
               "protocol_closed",
-              `Cannot use the ${this.#options.peer} connection: the peer closed it`,
+              `Cannot use the connection to ${this.#peerName}: the peer closed it`,
             ),
           );
           break;
@@ -231,14 +237,14 @@ export class JsonChannel {
             this.#fail(
               new EmuError(
                 "protocol",
-                `Cannot read from ${this.#options.peer}: a message exceeded ${this.#decoder.maxBytes} bytes`,
+                `Cannot read from ${this.#peerName}: a message exceeded ${this.#decoder.maxBytes} bytes`,
               ),
             );
           } else if (this.#options.invalidLines === "fail") {
             this.#fail(
               new EmuError(
                 "protocol",
-                `Cannot read from ${this.#options.peer}: it sent a line that is not JSON (${item.reason}): ${item.text}`,
+                `Cannot read from ${this.#peerName}: it sent a line that is not JSON (${item.reason}): ${item.text}`,
               ),
             );
           } else {
@@ -250,7 +256,7 @@ export class JsonChannel {
       this.#fail(
         new EmuError(
           "protocol_closed",
-          `Cannot use the ${this.#options.peer} connection: ${(err as Error).message}`,
+          `Cannot use the connection to ${this.#peerName}: ${(err as Error).message}`,
           { cause: err },
         ),
       );

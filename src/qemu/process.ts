@@ -96,8 +96,12 @@ export function processExists(pid: number): boolean {
   }
   if (Deno.build.os !== "linux") return true;
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    // A zombie is gone, unless other threads are still exiting: they may hold its files
+    // and sockets (QEMU killed while its migration threads write), so it counts as alive
+    // until "Threads:" is down to the leader.
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    if (!/^State:\s+Z/m.test(status)) return true;
+    return Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? "1") > 1;
   } catch {
     return false;
   }
@@ -113,11 +117,11 @@ export async function waitForExit(pid: number, ms: number): Promise<boolean> {
   return true;
 }
 
-/** Kills `pid` with SIGKILL if it is alive, and waits (up to 2 s) until it is gone. */
+/** Kills `pid` with SIGKILL if it is alive, and waits (up to 10 s) until it is gone. */
 export async function killAndWait(pid: number): Promise<void> {
   if (!processExists(pid)) return;
   try {
     Deno.kill(pid, "SIGKILL");
   } catch { /* exited meanwhile */ }
-  await waitForExit(pid, 2000);
+  await waitForExit(pid, 10_000);
 }

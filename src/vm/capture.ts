@@ -14,7 +14,7 @@ import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
 import { killAndWait, processExists } from "../qemu/process.ts";
 import type { ProbeResult } from "../qemu/probe.ts";
-import { launch, waitReady } from "./boot.ts";
+import { launch, qemuGoneError, waitReady } from "./boot.ts";
 import { InstanceLock } from "./lock.ts";
 import { migrationChannels, saveToFileAndQuit } from "./migration.ts";
 import { createOverlay } from "../qemu/img.ts";
@@ -177,6 +177,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
         channels: migrationChannels(profile.vm.cpus),
       },
     );
+    pid = 0; // QEMU quit once the state was saved: later errors are not its.
     const saveMs = Math.round(performance.now() - saveStarted);
     let stateFile: string = SNAPSHOT_FILES.state;
     let compressed: number | undefined;
@@ -210,7 +211,8 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
       } s (state saved in ${(meta.capture_ms / 1000).toFixed(1)} s)`,
     );
     return { dir: location.dir, meta, reused: false };
-  } catch (err) {
+  } catch (caught) {
+    const err = (await qemuGoneError(pid, "capture a snapshot", caught)) ?? caught;
     if (pid) await killAndWait(pid);
     for (const p of [run.qmpSocket, run.qgaSocket]) await Deno.remove(p).catch(() => {});
     // The serial log is read before the staging directory that holds it goes.

@@ -114,6 +114,11 @@ export async function saveToFileAndQuit(
     await qmp.quit().catch(() => {});
   }
   await waitForExit(pid, 5000);
+  return await syncStateFile(file);
+}
+
+/** fsyncs a saved state file; returns its logical and allocated size (it is sparse). */
+export async function syncStateFile(file: string): Promise<StateFileInfo> {
   const handle = await Deno.open(file, { read: true, write: true });
   try {
     await handle.sync();

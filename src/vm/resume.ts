@@ -5,6 +5,7 @@
  * @module
  */
 import { join } from "node:path";
+import { EmuError } from "../errors.ts";
 import { QmpClient } from "../protocol/mod.ts";
 import { killAndWait } from "../qemu/process.ts";
 import { launch } from "./boot.ts";
@@ -78,6 +79,8 @@ async function resumeFromState(ctx: BootContext, r: StateResume): Promise<StartR
   } catch (err) {
     if (pid) await killAndWait(pid);
     await clearRuntimeFiles(paths);
+    // A port taken as QEMU started says nothing about the state: no fallback, no blame.
+    if (err instanceof EmuError && err.code === "port_in_use") throw err;
     throw new ResumeFailed(await r.failed(err as Error, loaded));
   }
 }
@@ -129,20 +132,6 @@ async function rawState(snapshot: Snapshot, progress: (text: string) => void): P
     } MiB of data) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   return raw;
-}
-
-/**
- * Whether the QEMU behind `qmpSocket` is not running its guest: paused in a resume that
- * never completed (waiting for state, or loaded but never continued), shut down, or
- * crashed. Such a QEMU is restarted rather than waited for.
- */
-export async function interruptedResume(qmpSocket: string): Promise<boolean> {
-  try {
-    await using qmp = await QmpClient.connect(qmpSocket, { timeoutMs: 3000 });
-    return (await qmp.queryStatus({ timeoutMs: 3000 })).status !== "running";
-  } catch {
-    return false;
-  }
 }
 
 /**

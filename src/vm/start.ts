@@ -8,7 +8,6 @@
  */
 import type { Profile } from "../config/profile.ts";
 import { EmuError } from "../errors.ts";
-import { killAndWait } from "../qemu/process.ts";
 import { probeHost } from "../qemu/probe.ts";
 import { captureSnapshot, type Snapshot } from "./capture.ts";
 import { runHealthChecks, waitHealthy } from "./health.ts";
@@ -21,7 +20,8 @@ import { ResumeFailed } from "./start_types.ts";
 
 export type { StartOptions, StartResult } from "./start_types.ts";
 import { coldBoot } from "./cold_boot.ts";
-import { interruptedResume, resume, resumeSuspended } from "./resume.ts";
+import { resume, resumeSuspended } from "./resume.ts";
+import { recoverInterrupted } from "./recover.ts";
 import { removeSecretsFile, writeSecretsFile } from "./secrets_file.ts";
 /** Resolves host ports: the profile's, with `--port` overrides (unknown names refused). */
 export function resolvePorts(
@@ -69,20 +69,14 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
     waitMs: options.lockWaitMs ?? 30_000,
     signal: options.signal,
   });
-  const current = locked.found;
+  const current = await recoverInterrupted(locked.found, progress);
   const { paths } = current;
-  if (current.alive && current.record && await interruptedResume(current.paths.qmpSocket)) {
-    // An emu killed between launching a resume and loading its state left QEMU waiting
-    // for an incoming migration that will never come: start over.
-    progress(
-      `instance ${name}: an interrupted start left QEMU (pid ${current.record.pid}) waiting; restarting`,
-    );
-    await killAndWait(current.record.pid!);
-  } else if (current.alive && current.record) {
+  if (current.alive && current.record) {
     const record = current.record;
     let health = await runHealthChecks(profile.health, record.ports);
     if (!health.every((h) => h.ok)) {
-      // Still booting (an emu killed mid-start left it), or unhealthy: wait like a start would.
+      // A service that stopped, or a cold boot left running for `emu logs`: wait like a
+      // start would (an interrupted start was already started again above).
       progress(`instance ${name} is running (pid ${record.pid}) but not healthy yet; waiting`);
       try {
         health = await waitHealthy(profile.health, record.ports, {

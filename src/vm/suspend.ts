@@ -13,11 +13,15 @@ import { EmuError } from "../errors.ts";
 import { probeHost } from "../qemu/probe.ts";
 import { resolveImage } from "./image_source.ts";
 import { clearRuntimeFiles, lockInstance } from "./instance.ts";
-import { migrationChannels, saveToFileAndQuit } from "./migration.ts";
+import { migrationChannels, saveState, syncStateFile } from "./migration.ts";
+import { QmpClient } from "../protocol/mod.ts";
+import { waitForExit } from "../qemu/process.ts";
 import { writeRecord } from "./record.ts";
 import { newSnapshotMeta, readSnapshot, type SnapshotMeta, writeSnapshotMeta } from "./snapshot.ts";
 import { instanceRunPaths, vmSpec } from "./spec.ts";
 import { INSTANCE_FILES } from "../config/filenames.ts";
+import { continueGuest, recoverInterrupted } from "./recover.ts";
+import { qemuGoneError } from "./boot.ts";
 
 /** The directory of an instance's suspended state. */
 export function suspendDir(instanceDir: string): string {
@@ -40,7 +44,7 @@ export async function suspendInstance(
   const { settings, profile, name } = options;
   const progress = options.onProgress ?? (() => {});
   using locked = await lockInstance(settings, name);
-  const { record, alive, paths } = locked.found;
+  const { record, alive, paths } = await recoverInterrupted(locked.found, progress);
   if (!alive || record === null || record.pid === null) {
     throw new EmuError(
       "instance_not_running",
@@ -50,6 +54,7 @@ export async function suspendInstance(
       },
     );
   }
+  const pid = record.pid;
   const image = await resolveImage(profile, settings);
   const { result: probe } = await probeHost({
     cachePath: settings.layout.probe,
@@ -67,16 +72,15 @@ export async function suspendInstance(
   const staging = `${dir}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(staging, { recursive: true });
   const started = performance.now();
+  let saved = false;
   try {
     progress("saving RAM and device state");
-    const stateInfo = await saveToFileAndQuit(
-      paths.qmpSocket,
-      record.pid,
-      join(staging, "state.raw"),
-      {
-        channels: migrationChannels(profile.vm.cpus),
-      },
-    );
+    await using qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
+    await saveState(qmp, join(staging, "state.raw"), {
+      channels: migrationChannels(profile.vm.cpus),
+    });
+    saved = true;
+    const stateInfo = await syncStateFile(join(staging, "state.raw"));
     const meta = newSnapshotMeta({
       fingerprint: "suspend",
       qemuVersion: probe.qemu.versionText,
@@ -89,15 +93,24 @@ export async function suspendInstance(
     await writeSnapshotMeta(staging, meta);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     await Deno.rename(staging, dir);
+    record.state = "suspended";
+    record.pid = null;
+    record.runtime_iso = runtimeIso;
+    record.stopped_at = new Date().toISOString();
+    await writeRecord(paths.record, record);
+    // QEMU goes only now: an emu killed before this point leaves a paused guest (which
+    // the next command lets run on) or a recorded suspended state, never neither.
+    await qmp.quit().catch(() => {});
   } catch (err) {
     await Deno.remove(staging, { recursive: true }).catch(() => {});
-    throw err;
+    const gone = saved ? null : await qemuGoneError(pid, `suspend instance ${name}`, err);
+    // The state is not kept: the guest runs on as it was.
+    if (gone === null && await continueGuest(paths.qmpSocket)) {
+      progress(`the suspend failed; instance ${name} runs on`);
+    }
+    throw gone ?? err;
   }
+  await waitForExit(pid, 5000);
   await clearRuntimeFiles(paths);
-  record.state = "suspended";
-  record.pid = null;
-  record.runtime_iso = runtimeIso;
-  record.stopped_at = new Date().toISOString();
-  await writeRecord(paths.record, record);
   return { meta: (await readSnapshot(dir))!, ms: Math.round(performance.now() - started) };
 }

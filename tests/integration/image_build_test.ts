@@ -8,21 +8,26 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensureFastFixture } from "../../fixtures/fast.ts";
-import { spawnEmu } from "../_helpers/cli.ts";
+import { MAIN, spawnEmu } from "../_helpers/cli.ts";
 import { needs, requireTool, TOOLS, VM_TOOLS } from "../_helpers/require.ts";
 import { qemuProcessesWith } from "../_helpers/vm_env.ts";
+
+const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
 async function withBuildDir(fn: (dir: string, env: Record<string, string>) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "emu-build-" });
   const env = { EMU_HOME: join(dir, "home"), EMU_RUNTIME_DIR: join(dir, "run") };
+  let failure: unknown = null;
   try {
     await fn(dir, env);
-  } finally {
-    const left = await qemuProcessesWith(dir);
-    for (const pid of left) Deno.kill(pid, "SIGKILL");
-    await Deno.remove(dir, { recursive: true });
-    assert.deepEqual(left, [], "no QEMU process outlives the test");
+  } catch (err) {
+    failure = err;
   }
+  const left = await qemuProcessesWith(dir);
+  for (const pid of left) Deno.kill(pid, "SIGKILL");
+  await Deno.remove(dir, { recursive: true });
+  if (failure) throw failure; // the test's own failure first: leftovers are its consequence
+  assert.deepEqual(left, [], "no QEMU process outlives the test");
 }
 
 async function listDir(dir: string): Promise<string[]> {
@@ -227,6 +232,60 @@ Deno.test(
         lenient.stderr,
         /warning: .*\/ud\/user-data fails cloud-init's schema \(cloud-init schema --config-file\):\n {2}ssh_genkeytypes: \[\] is too short\n/,
       );
+    });
+  },
+);
+
+Deno.test(
+  "image build: a build killed mid-way (its QEMU still provisioning) is cleaned up by the next build into that directory",
+  needs(TOOLS.qemu, TOOLS.qemuImg, ...VM_TOOLS),
+  async () => {
+    const fixture = await ensureFastFixture({ log: () => {} });
+    await withBuildDir(async (dir, env) => {
+      const ud = await userData(dir);
+      const out = join(dir, "out", "stack.qcow2");
+      const args = ["image", "build", "--base", fixture.dir, "--user-data", ud, "--out", out];
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", "--config", CONFIG, MAIN, ...args],
+        env,
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      // Wait for the daemonized QEMU's own pid file in the build's work directory.
+      let orphan = 0;
+      for (let i = 0; i < 1500 && orphan === 0; i++) {
+        for (const e of await listDir(join(dir, "out")).catch(() => [])) {
+          if (!e.startsWith(".emu-build-")) continue;
+          const text = await Deno.readTextFile(join(dir, "out", e, "qemu.pid")).catch(() => "");
+          orphan = Number(text.trim()) || 0;
+        }
+        if (orphan === 0) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(orphan > 0, "the build's QEMU started");
+      // Until QEMU's daemonizing parent has exited, two processes carry its command line.
+      for (let i = 0; i < 250; i++) {
+        if ((await qemuProcessesWith(join(dir, "out"))).length === 1) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const orphans = [orphan];
+      child.kill("SIGKILL");
+      await child.status;
+      assert.deepEqual(await qemuProcessesWith(join(dir, "out")), orphans, "left running");
+
+      const r = await spawnEmu(args, { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(`stopping QEMU \\(pid ${orphans[0]}\\) of an interrupted build`),
+      );
+      assert.deepEqual(await qemuProcessesWith(join(dir, "out")), [], "no QEMU left");
+      assert.deepEqual(await listDir(join(dir, "out")), [
+        "image.json",
+        "stack.build.log",
+        "stack.initrd",
+        "stack.qcow2",
+        "stack.vmlinuz",
+      ]);
     });
   },
 );

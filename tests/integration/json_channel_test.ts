@@ -115,7 +115,7 @@ Deno.test("channel: a non-JSON line fails the QMP channel with a clear error", (
     await peer.send("this is not json {\n");
     await assert.rejects(call, {
       code: "protocol",
-      message: /^Cannot read from QMP: it sent a line that is not JSON \(.*\): \{$/,
+      message: /^Cannot read from QEMU \(QMP\): it sent a line that is not JSON \(.*\): \{$/,
     });
     await assert.rejects(channel.call("again"), { code: "protocol" });
   }));
@@ -136,7 +136,7 @@ Deno.test("channel: an oversized message fails the channel, no hang", () =>
     await peer.send(`{"return": "${"x".repeat(5000)}`);
     await assert.rejects(call, {
       code: "protocol",
-      message: "Cannot read from QMP: a message exceeded 1024 bytes",
+      message: "Cannot read from QEMU (QMP): a message exceeded 1024 bytes",
     });
   }));
 
@@ -146,7 +146,7 @@ Deno.test("channel: a silent peer times out the call with the command named", ()
     await peer.request();
     await assert.rejects(call, {
       code: "protocol_timeout",
-      message: "Cannot run query-migrate: QMP did not answer within 50 ms",
+      message: "Cannot run query-migrate: QEMU (QMP) did not answer within 50 ms",
     });
     await assert.rejects(channel.waitForEvent("MIGRATION", undefined, { timeoutMs: 30 }), {
       code: "protocol_timeout",
@@ -181,7 +181,7 @@ Deno.test("channel: the peer vanishing mid-call rejects every pending promise at
     for (const p of [...calls, wait, greeting]) {
       await assert.rejects(p, {
         code: "protocol_closed",
-        message: "Cannot use the QMP connection: the peer closed it",
+        message: "Cannot use the connection to QEMU (QMP): the peer closed it",
       });
     }
     assert.ok(Date.now() - started < 2000);
@@ -192,7 +192,7 @@ Deno.test("channel: close is idempotent and rejects later calls", () =>
     const pending = channel.call("never", undefined, { timeoutMs: 20_000 });
     const rejected = assert.rejects(pending, {
       code: "protocol_closed",
-      message: "Cannot use the QMP connection: it was closed",
+      message: "Cannot use the connection to QEMU (QMP): it was closed",
     });
     await channel.close();
     await channel.close();

@@ -5,6 +5,8 @@ import { writeIsoFile } from "../../src/iso/mod.ts";
 import { QmpClient } from "../../src/protocol/mod.ts";
 import { buildArgv, type VmSpec } from "../../src/qemu/argv.ts";
 import { launchQemu, processExists } from "../../src/qemu/process.ts";
+import { launch } from "../../src/vm/boot.ts";
+import { EmuError } from "../../src/errors.ts";
 import { needs, requireTool, TOOLS } from "../_helpers/require.ts";
 
 async function withVmDir(fn: (dir: string, spec: VmSpec) => Promise<void>) {
@@ -113,5 +115,30 @@ Deno.test(
         },
       );
       await assert.rejects(Deno.stat(spec.pidFile!), Deno.errors.NotFound);
+    }),
+);
+
+Deno.test(
+  "launch: a host port taken as QEMU starts → port_in_use naming it; no socket or pid file left",
+  needs(TOOLS.qemu, TOOLS.qemuImg),
+  () =>
+    withVmDir(async (dir, spec) => {
+      // Taken after emu's own check would have passed: QEMU meets it setting up the forward.
+      using held = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (held.addr as Deno.NetAddr).port;
+      const err = await launch("qemu-system-x86_64", {
+        ...spec,
+        forwards: [{ name: "http", host: port, guest: 8080 }],
+      }).catch((e) => e);
+      assert.ok(err instanceof EmuError, String(err));
+      assert.equal(err.code, "port_in_use");
+      assert.equal(
+        err.message,
+        `Cannot forward port 127.0.0.1:${port}: another process took it while QEMU was starting`,
+      );
+      const left = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+      for (const f of ["qmp.sock", "qga.sock", "qemu.pid"]) {
+        assert.ok(!left.includes(f), `${f} left: ${left}`);
+      }
     }),
 );
