@@ -1,0 +1,293 @@
+/**
+ * emu killed with SIGKILL at seeded random points of start, capture, suspend, pull and
+ * image build (the point is a random fraction of how long the command took when left
+ * alone, measured first in the same run). After each kill the next command must succeed,
+ * with exactly one QEMU per running instance, the snapshot or image intact, nothing
+ * half-published, and nothing left once the instance is stopped.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ensureFastFixture } from "../../fixtures/fast.ts";
+import { startServer } from "../_helpers/http_server.ts";
+import { needs, TOOLS, VM_TOOLS } from "../_helpers/require.ts";
+import {
+  assertNothingLeaked,
+  figure,
+  freePort,
+  ok,
+  qemuProcessesWith,
+  repeat,
+  SEED,
+  seeded,
+  type SoakEnv,
+  withSoakEnv,
+} from "./_soak.ts";
+
+/**
+ * When a command does its work: from the end of emu's own start-up (timed on
+ * `emu status`, which does next to nothing) to the end of `args` run once alone.
+ */
+interface Window {
+  from: number;
+  to: number;
+}
+
+async function timed(s: SoakEnv, args: string[], what: string): Promise<Window> {
+  let t = performance.now();
+  await s.emu(["status"]);
+  const from = performance.now() - t;
+  t = performance.now();
+  ok(await s.emu(args), what);
+  return { from, to: Math.max(from + 1, performance.now() - t) };
+}
+
+/** A seeded point in the window. */
+function pointIn(w: Window, rng: () => number): number {
+  return w.from + rng() * (w.to - w.from);
+}
+
+/** Spawns `args` and kills it with SIGKILL after `delayMs` (if it is still running). */
+async function killAfter(s: SoakEnv, args: string[], delayMs: number): Promise<boolean> {
+  const child = s.spawn(args);
+  let exited = false;
+  const status = child.status.then((st) => (exited = true, st));
+  await Promise.race([status, new Promise((r) => setTimeout(r, delayMs))]);
+  const killed = !exited;
+  if (killed) child.kill("SIGKILL");
+  await status;
+  await child.stdout.cancel().catch(() => {});
+  await child.stderr.cancel().catch(() => {});
+  return killed;
+}
+
+/** Entries under `dir` (recursively) whose name matches `pattern`. */
+async function find(dir: string, pattern: RegExp): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (d: string) => {
+    for await (const e of Deno.readDir(d)) {
+      if (pattern.test(e.name)) found.push(join(d, e.name));
+      if (e.isDirectory) await walk(join(d, e.name));
+    }
+  };
+  await walk(dir).catch(() => {});
+  return found;
+}
+
+function report(scenario: string, runs: number, killed: number, points: number[], w: Window) {
+  figure(
+    scenario,
+    `${runs} kills (seed ${SEED}; ${killed} landed before the command ended) at ${
+      points.map((p) => `${Math.round(p)}`).join(", ")
+    } ms, in a command that starts working at ${Math.round(w.from)} ms and ends at ${
+      Math.round(w.to)
+    } ms; every next command recovered`,
+  );
+}
+
+Deno.test(
+  "soak: emu killed at random points of start; the next start recovers with one QEMU",
+  needs(...VM_TOOLS),
+  () =>
+    withSoakEnv(async (s) => {
+      const rng = seeded(SEED);
+      const port = `http=${freePort()}`;
+      ok(await s.emu(["capture"]), "capture");
+      const ms = await timed(s, ["start", "--port", port], "reference start");
+      ok(await s.emu(["stop"]), "reference stop");
+      const runs = repeat(6);
+      const points: number[] = [];
+      let killed = 0;
+      for (let i = 0; i < runs; i++) {
+        const at = pointIn(ms, rng);
+        points.push(at);
+        if (await killAfter(s, ["start", "--port", port], at)) killed++;
+        const again = ok(await s.emu(["--json", "start", "--port", port]), `start after kill ${i}`);
+        assert.equal(JSON.parse(again.stdout).state, "running");
+        assert.equal((await qemuProcessesWith(s.dir)).length, 1, `one QEMU after kill ${i}`);
+        ok(await s.emu(["exec", "--", "true"]), `exec after kill ${i}`);
+        ok(await s.emu(["stop"]), `stop after kill ${i}`);
+        await assertNothingLeaked(s, `after kill ${i}`);
+      }
+      report("kill start", runs, killed, points, ms);
+    }),
+);
+
+Deno.test(
+  "soak: emu killed at random points of capture; the snapshot stays usable, no staging left",
+  needs(...VM_TOOLS),
+  () =>
+    withSoakEnv(async (s) => {
+      const rng = seeded(SEED + 1);
+      const port = `http=${freePort()}`;
+      ok(await s.emu(["capture"]), "first capture");
+      const ms = await timed(s, ["capture", "--force"], "reference capture");
+      const runs = repeat(6);
+      const points: number[] = [];
+      let killed = 0;
+      for (let i = 0; i < runs; i++) {
+        const at = pointIn(ms, rng);
+        points.push(at);
+        if (await killAfter(s, ["capture", "--force"], at)) killed++;
+        // The next command resumes a complete snapshot (the old one, or the new one if
+        // the kill came after it was published); never a cold boot.
+        const start = ok(await s.emu(["--json", "start", "--port", port]), `start after ${i}`);
+        const record = JSON.parse(start.stdout);
+        assert.equal(record.boot, "resume", `resumed after kill ${i}: ${start.stderr}`);
+        assert.equal((await qemuProcessesWith(s.dir)).length, 1, `one QEMU after kill ${i}`);
+        assert.deepEqual(await find(s.home, /^\.capture-|\.old-/), [], "no staging left");
+        const snapshots = await find(s.home, /^snapshot\.json$/);
+        assert.equal(snapshots.length, 1, `one snapshot: ${snapshots}`);
+        ok(await s.emu(["stop"]), `stop after ${i}`);
+        await assertNothingLeaked(s, `after kill ${i}`);
+      }
+      report("kill capture", runs, killed, points, ms);
+    }),
+);
+
+Deno.test(
+  "soak: emu killed at random points of suspend; the next start brings the instance back",
+  needs(...VM_TOOLS),
+  () =>
+    withSoakEnv(async (s) => {
+      const rng = seeded(SEED + 2);
+      const port = `http=${freePort()}`;
+      ok(await s.emu(["start", "--port", port]), "start");
+      const ms = await timed(s, ["suspend"], "reference suspend");
+      const runs = repeat(6);
+      const points: number[] = [];
+      let killed = 0;
+      const boots: string[] = [];
+      for (let i = 0; i < runs; i++) {
+        ok(await s.emu(["start", "--port", port]), `start before ${i}`);
+        ok(await s.emu(["exec", "--", "sh", "-c", `echo ${i} > /data/mark`]), `mark ${i}`);
+        const at = pointIn(ms, rng);
+        points.push(at);
+        if (await killAfter(s, ["suspend"], at)) killed++;
+        const start = ok(await s.emu(["--json", "start", "--port", port]), `start after ${i}`);
+        const record = JSON.parse(start.stdout);
+        const how = /had paused the guest; it runs on/.test(start.stderr)
+          ? " (continued)"
+          : /had saved the guest/.test(start.stderr)
+          ? " (saved state resumed)"
+          : "";
+        boots.push(`${record.already_running ? "running" : record.boot}${how}`);
+        assert.equal((await qemuProcessesWith(s.dir)).length, 1, `one QEMU after kill ${i}`);
+        // The disk is either the suspended one or the running one: the mark survives
+        // unless the instance was restarted from the snapshot (which starts pristine).
+        const read = ok(await s.emu(["exec", "--", "sh", "-c", "cat /data/mark || true"]), "read");
+        if (record.boot !== "resume" || record.already_running) {
+          assert.equal(read.stdout, `${i}\n`, `the guest's file after kill ${i}`);
+        }
+      }
+      ok(await s.emu(["stop"]), "stop");
+      await assertNothingLeaked(s, "after the last stop");
+      report("kill suspend", runs, killed, points, ms);
+      figure("kill suspend", `the next start found: ${boots.join(", ")}`);
+    }),
+);
+
+Deno.test(
+  "soak: emu killed at random points of pull; the next pull installs the verified image",
+  needs(...VM_TOOLS, TOOLS.zstd),
+  async () => {
+    const server = startServer();
+    try {
+      await withSoakEnv(async (s) => {
+        const rng = seeded(SEED + 3);
+        const fixture = await ensureFastFixture({ log: () => {} });
+        const keygen = ok(
+          await s.emu(["image", "keygen", "--out", join(s.dir, "key.pem")]),
+          "keygen",
+        );
+        const rel = join(s.dir, "rel");
+        ok(
+          await s.emu([
+            "image",
+            "publish",
+            fixture.dir,
+            "--out",
+            rel,
+            "--key",
+            join(s.dir, "key.pem"),
+            "--version",
+            "1.0.0",
+            "--level",
+            "3",
+            "--base-url",
+            `${server.url}/1.0.0`,
+          ]),
+          "publish",
+        );
+        for await (const e of Deno.readDir(rel)) {
+          server.file(`/1.0.0/${e.name}`, await Deno.readFile(join(rel, e.name)));
+        }
+        const profile = JSON.parse(await Deno.readTextFile(fixture.profile));
+        profile.image = {
+          source: `${server.url}/1.0.0/manifest.json`,
+          public_key: JSON.parse(keygen.stdout),
+        };
+        const path = join(s.dir, "pulled.json");
+        await Deno.writeTextFile(path, JSON.stringify(profile));
+        const pull = ["--config", path, "pull", "--skip-snapshot"];
+        const ms = await timed(s, pull, "reference pull");
+        const runs = repeat(6);
+        const points: number[] = [];
+        let killed = 0;
+        for (let i = 0; i < runs; i++) {
+          await Deno.remove(join(s.home, "images"), { recursive: true }).catch(() => {});
+          const at = pointIn(ms, rng);
+          points.push(at);
+          if (await killAfter(s, pull, at)) killed++;
+          const again = ok(await s.emu(pull), `pull after kill ${i}`);
+          assert.doesNotMatch(again.stderr, /error/);
+          assert.deepEqual(await find(s.home, /\.part$|\.tmp-/), [], "no part file");
+        }
+        // The pulled image boots.
+        ok(
+          await s.emu(["--config", path, "start", "--port", `http=${freePort()}`]),
+          "start pulled",
+        );
+        ok(await s.emu(["--config", path, "stop"]), "stop pulled");
+        report("kill pull", runs, killed, points, ms);
+      });
+    } finally {
+      await server.close();
+    }
+  },
+);
+
+Deno.test(
+  "soak: emu killed at random points of image build; no QEMU or output is left, the next build works",
+  needs(...VM_TOOLS, TOOLS.qemuImg),
+  () =>
+    withSoakEnv(async (s) => {
+      const rng = seeded(SEED + 4);
+      const fixture = await ensureFastFixture({ log: () => {} });
+      const ud = join(s.dir, "ud");
+      await Deno.mkdir(ud);
+      await Deno.writeTextFile(
+        join(ud, "user-data"),
+        '#cloud-config\nruncmd:\n  - [sh, -c, "true"]\n',
+      );
+      const out = join(s.dir, "out", "stack.qcow2");
+      const build = ["image", "build", "--base", fixture.dir, "--user-data", ud, "--out", out];
+      const ms = await timed(s, build, "reference build");
+      const runs = repeat(4);
+      const points: number[] = [];
+      let killed = 0;
+      for (let i = 0; i < runs; i++) {
+        await Deno.remove(join(s.dir, "out"), { recursive: true });
+        const at = pointIn(ms, rng);
+        points.push(at);
+        if (await killAfter(s, build, at)) {
+          killed++;
+          const names: string[] = await Array.fromAsync(Deno.readDir(join(s.dir, "out")))
+            .then((es) => es.map((e) => e.name), () => []);
+          assert.ok(!names.includes("stack.qcow2"), `no half-written output after kill ${i}`);
+        }
+        ok(await s.emu(build), `build after kill ${i}`);
+        assert.deepEqual(await qemuProcessesWith(s.dir), [], `no build QEMU after kill ${i}`);
+      }
+      report("kill image build", runs, killed, points, ms);
+    }),
+);
