@@ -232,3 +232,42 @@ export async function until(
   }
   return false;
 }
+
+/**
+ * The fast fixture published with `emu image publish` (a fresh key, zstd level 3) on
+ * `server` under `/1.0.0/`, and a profile in the scenario's directory that pulls it.
+ */
+export async function publishedFixtureProfile(
+  s: SoakEnv,
+  server: { url: string; file(path: string, body: Uint8Array): void },
+): Promise<string> {
+  const fixture = await ensureFastFixture({ log: () => {} });
+  const key = join(s.dir, "key.pem");
+  const keygen = ok(await s.emu(["image", "keygen", "--out", key]), "keygen");
+  const rel = join(s.dir, "rel");
+  const base = `${server.url}/1.0.0`;
+  ok(
+    await s.emu([
+      ...["image", "publish", fixture.dir, "--out", rel, "--key", key],
+      ...["--version", "1.0.0", "--level", "3", "--base-url", base],
+    ]),
+    "publish",
+  );
+  for await (const e of Deno.readDir(rel)) {
+    server.file(`/1.0.0/${e.name}`, await Deno.readFile(join(rel, e.name)));
+  }
+  const profile = JSON.parse(await Deno.readTextFile(fixture.profile));
+  profile.image = { source: `${base}/manifest.json`, public_key: JSON.parse(keygen.stdout) };
+  const path = join(s.dir, "published.json");
+  await Deno.writeTextFile(path, JSON.stringify(profile));
+  return path;
+}
+
+/** `emu image build` arguments: the fast fixture with a trivial cloud-config, into `out`. */
+export async function fixtureBuildArgs(s: SoakEnv, out: string): Promise<string[]> {
+  const fixture = await ensureFastFixture({ log: () => {} });
+  const ud = join(s.dir, "ud");
+  await Deno.mkdir(ud, { recursive: true });
+  await Deno.writeTextFile(join(ud, "user-data"), '#cloud-config\nruncmd:\n  - [sh, -c, "true"]\n');
+  return ["image", "build", "--base", fixture.dir, "--user-data", ud, "--out", out];
+}

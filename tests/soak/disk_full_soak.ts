@@ -6,17 +6,17 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ensureFastFixture } from "../../fixtures/fast.ts";
 import { startServer } from "../_helpers/http_server.ts";
 import { needs, TOOLS, VM_TOOLS } from "../_helpers/require.ts";
 import {
   assertNothingLeaked,
   explained,
   figure,
+  fixtureBuildArgs,
   freePort,
   ok,
+  publishedFixtureProfile,
   qemuProcessesWith,
-  type SoakEnv,
   withSoakEnv,
 } from "./_soak.ts";
 import type { CliResult } from "../_helpers/cli.ts";
@@ -84,40 +84,6 @@ function diskFull(r: CliResult, what: string): void {
   assert.match(r.stderr, /hint: /);
 }
 
-/** A profile whose image is the fast fixture published on `server` (signed by a fresh key). */
-async function publishedProfile(s: SoakEnv, server: ReturnType<typeof startServer>) {
-  const fixture = await ensureFastFixture({ log: () => {} });
-  const keygen = ok(await s.emu(["image", "keygen", "--out", join(s.dir, "key.pem")]), "keygen");
-  const rel = join(s.dir, "rel");
-  ok(
-    await s.emu([
-      "image",
-      "publish",
-      fixture.dir,
-      "--out",
-      rel,
-      "--key",
-      join(s.dir, "key.pem"),
-      "--version",
-      "1.0.0",
-      "--base-url",
-      `${server.url}/1.0.0`,
-    ]),
-    "publish",
-  );
-  for await (const e of Deno.readDir(rel)) {
-    server.file(`/1.0.0/${e.name}`, await Deno.readFile(join(rel, e.name)));
-  }
-  const profile = JSON.parse(await Deno.readTextFile(fixture.profile));
-  profile.image = {
-    source: `${server.url}/1.0.0/manifest.json`,
-    public_key: JSON.parse(keygen.stdout),
-  };
-  const path = join(s.dir, "published.json");
-  await Deno.writeTextFile(path, JSON.stringify(profile));
-  return path;
-}
-
 Deno.test(
   "soak: a full disk during pull, capture and suspend → disk_full, nothing half-published; works once there is space",
   { ignore: !isRoot || needs(...VM_TOOLS, TOOLS.zstd).ignore },
@@ -127,7 +93,7 @@ Deno.test(
     try {
       await withTmpfs(parent, 400, async (home) => {
         await withSoakEnv(async (s) => {
-          const profile = await publishedProfile(s, server);
+          const profile = await publishedFixtureProfile(s, server);
           const emu = (args: string[]) => s.emu(["--config", profile, ...args]);
           const port = `http=${freePort()}`;
           const figures: string[] = [];
@@ -192,15 +158,8 @@ Deno.test(
     try {
       await withTmpfs(parent, 64, async (outDir) => {
         await withSoakEnv(async (s) => {
-          const fixture = await ensureFastFixture({ log: () => {} });
-          const ud = join(s.dir, "ud");
-          await Deno.mkdir(ud);
-          await Deno.writeTextFile(
-            join(ud, "user-data"),
-            '#cloud-config\nruncmd:\n  - [sh, -c, "true"]\n',
-          );
           const out = join(outDir, "stack.qcow2");
-          const build = ["image", "build", "--base", fixture.dir, "--user-data", ud, "--out", out];
+          const build = await fixtureBuildArgs(s, out);
           const filler = await fill(outDir, 0);
           diskFull(await s.emu(build), "image build on a full disk");
           const left = (await Array.fromAsync(Deno.readDir(outDir))).map((e) => e.name);

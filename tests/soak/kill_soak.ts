@@ -7,14 +7,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ensureFastFixture } from "../../fixtures/fast.ts";
 import { startServer } from "../_helpers/http_server.ts";
 import { needs, TOOLS, VM_TOOLS } from "../_helpers/require.ts";
 import {
   assertNothingLeaked,
   figure,
+  fixtureBuildArgs,
   freePort,
   ok,
+  publishedFixtureProfile,
   qemuProcessesWith,
   repeat,
   SEED,
@@ -194,40 +195,7 @@ Deno.test(
     try {
       await withSoakEnv(async (s) => {
         const rng = seeded(SEED + 3);
-        const fixture = await ensureFastFixture({ log: () => {} });
-        const keygen = ok(
-          await s.emu(["image", "keygen", "--out", join(s.dir, "key.pem")]),
-          "keygen",
-        );
-        const rel = join(s.dir, "rel");
-        ok(
-          await s.emu([
-            "image",
-            "publish",
-            fixture.dir,
-            "--out",
-            rel,
-            "--key",
-            join(s.dir, "key.pem"),
-            "--version",
-            "1.0.0",
-            "--level",
-            "3",
-            "--base-url",
-            `${server.url}/1.0.0`,
-          ]),
-          "publish",
-        );
-        for await (const e of Deno.readDir(rel)) {
-          server.file(`/1.0.0/${e.name}`, await Deno.readFile(join(rel, e.name)));
-        }
-        const profile = JSON.parse(await Deno.readTextFile(fixture.profile));
-        profile.image = {
-          source: `${server.url}/1.0.0/manifest.json`,
-          public_key: JSON.parse(keygen.stdout),
-        };
-        const path = join(s.dir, "pulled.json");
-        await Deno.writeTextFile(path, JSON.stringify(profile));
+        const path = await publishedFixtureProfile(s, server);
         const pull = ["--config", path, "pull", "--skip-snapshot"];
         const ms = await timed(s, pull, "reference pull");
         const runs = repeat(6);
@@ -262,15 +230,8 @@ Deno.test(
   () =>
     withSoakEnv(async (s) => {
       const rng = seeded(SEED + 4);
-      const fixture = await ensureFastFixture({ log: () => {} });
-      const ud = join(s.dir, "ud");
-      await Deno.mkdir(ud);
-      await Deno.writeTextFile(
-        join(ud, "user-data"),
-        '#cloud-config\nruncmd:\n  - [sh, -c, "true"]\n',
-      );
       const out = join(s.dir, "out", "stack.qcow2");
-      const build = ["image", "build", "--base", fixture.dir, "--user-data", ud, "--out", out];
+      const build = await fixtureBuildArgs(s, out);
       const ms = await timed(s, build, "reference build");
       const runs = repeat(4);
       const points: number[] = [];
