@@ -79,7 +79,8 @@ async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: str
 /** Upgrades (or checks, or dry-runs); see the module doc. */
 export async function upgrade(options: UpgradeOptions): Promise<UpgradeResult> {
   const say = options.onMessage ?? (() => {});
-  const refusal = replaceRefusal(options.executable);
+  // Checking replaces nothing: a Homebrew or `deno run` emu may ask what is new too.
+  const refusal = options.check ? null : replaceRefusal(options.executable);
   if (refusal) throw refusal;
   const manifest = await fetchSignedManifest(options.manifest, options.publicKey, options.signal);
   await checkNotRollback(options.releasesSeen, options.manifest, manifest.latest_stable, {

@@ -228,7 +228,7 @@ Deno.test(
 );
 
 Deno.test(
-  "upgrade: unknown --to, wrong key, Homebrew and deno run are refused; nothing changes",
+  "upgrade: unknown --to, wrong key, Homebrew and deno run are refused (--check is not); nothing changes",
   needs(TOOLS.openssl),
   () =>
     withReleases(async (e) => {
@@ -257,6 +257,12 @@ Deno.test(
         denoRun.stderr,
         /^error\[upgrade_refused\]: Cannot upgrade: this emu runs under `deno run`, not as a compiled binary\n/,
       );
+      // Checking replaces nothing, so Homebrew and `deno run` emus may check.
+      for (const exe of ["", join(cellar, "emu")]) {
+        const check = await e.emu(["--check"], { EMU_UPGRADE_EXECUTABLE: exe });
+        assert.equal(check.code, 10, check.stderr);
+        assert.match(check.stdout, /^emu 9\.0\.0 is available \(this is /);
+      }
 
       const unconfigured = await e.emu([], { EMU_RELEASE_MANIFEST: "" });
       assert.equal(unconfigured.code, 1);

@@ -6,6 +6,7 @@
  * recovers; nothing is left.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { needs, VM_TOOLS } from "../_helpers/require.ts";
 import {
   assertNothingLeaked,
@@ -252,5 +253,56 @@ Deno.test(
         ok(await s.emu(["stop"]), `stop ${i}`);
       }
       figure("port race", `${runs} races (seed ${SEED}): ${outcomes.join(", ")}`);
+    }),
+);
+
+Deno.test(
+  "soak: a guest whose agent never starts → start fails within its timeout naming the agent; the VM kept or stopped per --stop-on-failure",
+  needs(...VM_TOOLS),
+  () =>
+    withSoakEnv(async (s) => {
+      const port = `http=${freePort()}`;
+      // The fast fixture skips its agent when the profile's runtime values ask it to.
+      const noAgent = join(s.dir, "no-agent.json");
+      const profile = JSON.parse(await Deno.readTextFile(s.profile));
+      profile.image.source = join(s.profile, "..");
+      profile.runtime = { FIXTURE_NO_AGENT: "1" };
+      await Deno.writeTextFile(noAgent, JSON.stringify(profile));
+      const emu = (args: string[]) => s.emu(["--config", noAgent, ...args]);
+      const times: string[] = [];
+      for (const stopOnFailure of [false, true]) {
+        const t = performance.now();
+        const r = await emu([
+          ...["start", "--cold", "--port", port, "--timeout", "15"],
+          ...(stopOnFailure ? ["--stop-on-failure"] : []),
+        ]);
+        const ms = performance.now() - t;
+        times.push(`${(ms / 1000).toFixed(1)} s`);
+        assert.equal(explained(r, "start without an agent"), "health_timeout");
+        assert.match(r.stderr, /the guest agent \(QGA\)/, r.stderr);
+        assert.match(r.stderr, /Last serial console lines:\n(.*\n)*EMU_NO_AGENT\n/);
+        assert.ok(ms < 45_000, `gave up after ${ms} ms with --timeout 15`);
+        const running = (await qemuProcessesWith(s.dir)).length;
+        if (stopOnFailure) {
+          assert.match(r.stderr, /hint: The VM was stopped\./);
+          assert.equal(running, 0, "--stop-on-failure stopped the VM");
+        } else {
+          assert.match(r.stderr, /hint: The VM is left running: `emu logs --name default`/);
+          assert.equal(running, 1, "kept for emu logs");
+          ok(await emu(["stop"]), "stop the kept VM");
+        }
+      }
+      // Without --cold the first start captures: the capture fails the same way, stopped.
+      const r = await emu(["start", "--port", port, "--timeout", "15"]);
+      assert.equal(explained(r, "capture without an agent"), "snapshot_failed");
+      assert.match(r.stderr, /the guest agent \(QGA\)/);
+      assert.deepEqual(await qemuProcessesWith(s.dir), [], "the capture's QEMU stopped");
+      await assertNothingLeaked(s, "at the end");
+      figure(
+        "agent never starts",
+        `start --cold --timeout 15 failed with health_timeout naming the agent in ${
+          times.join(" and ")
+        } (kept, then stopped with --stop-on-failure); a capture failed with snapshot_failed`,
+      );
     }),
 );
