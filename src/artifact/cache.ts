@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { EmuError } from "../errors.ts";
 import { IMAGE_JSON, type ImageInfo, parseImageJson } from "./image_json.ts";
 import { IMAGE_FILES } from "../config/filenames.ts";
+import { compareVersions, parseVersion } from "./versions.ts";
 
 /** Default number of images `prune` keeps. */
 export const DEFAULT_KEEP = 2;
@@ -153,4 +154,31 @@ export async function sha256File(path: string): Promise<string> {
     hash.update(buffer.subarray(0, n));
   }
   return hash.digest("hex");
+}
+
+/**
+ * Finds the installed image for a release source and version, if any (no network): one
+ * that this source published and the key with `keyFingerprint` vouched for (`null`: any
+ * key, for listings only — never for an image about to be used).
+ */
+export async function installedImage(
+  imagesDir: string,
+  source: string,
+  version: string,
+  arch: "x86_64" | "aarch64",
+  keyFingerprint: string | null,
+): Promise<ImageInfo | null> {
+  const wanted = version.replace(/^v/, "");
+  const found = (await listImages(imagesDir))
+    .map((c) => c.image)
+    .filter((i) =>
+      i.source === source && i.arch === arch &&
+      (keyFingerprint === null || i.key_fingerprint === keyFingerprint) &&
+      // "latest" means a release: CI builds (pr-N, run-ID) are picked only by name.
+      (version === "latest"
+        ? parseVersion(i.version) !== null
+        : i.version.replace(/^v/, "") === wanted)
+    )
+    .sort((a, b) => compareVersions(b.version, a.version));
+  return found[0] ?? null;
 }

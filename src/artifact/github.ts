@@ -29,11 +29,6 @@ export interface GithubRepo {
 
 const NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 
-/** Whether `source` is a `github:` source. */
-export function isGithubSource(source: string): boolean {
-  return source.startsWith("github:");
-}
-
 /**
  * Parses `github:owner/repo`, optionally with `#TAGPREFIX`.
  *

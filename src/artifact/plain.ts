@@ -16,23 +16,10 @@ import { basename, join } from "node:path";
 import { EmuError } from "../errors.ts";
 import { isQcow2File } from "./qcow2.ts";
 import { download } from "./download.ts";
-import { fetchSmall, isUrl } from "./fetch_small.ts";
+import { fetchSmall } from "./fetch_small.ts";
 import { readInstalledImage } from "./cache.ts";
 import { installStaged, type InstallTarget, type PullResult } from "./install.ts";
 import { IMAGE_FILES } from "../config/filenames.ts";
-
-/** Whether `source` names a qcow2 file or URL (`.qcow2` or `.qcow2.zst`). */
-export function isPlainImageSource(source: string): boolean {
-  let path = source;
-  if (isUrl(source)) {
-    try {
-      path = new URL(source).pathname;
-    } catch {
-      return false;
-    }
-  }
-  return /\.qcow2(\.zst)?$/.test(path);
-}
 
 /**
  * The sha256 a URL pins with a `#sha256=<hex>` fragment, or `null`.

@@ -5,14 +5,11 @@
  *
  * @module
  */
-import { listImages } from "./cache.ts";
-import type { ImageInfo } from "./image_json.ts";
 import type { PullResult } from "./install.ts";
 import { pickRelease } from "./manifest.ts";
 import { checkNotRollback, rememberRelease } from "./release_memory.ts";
 import { pullRelease, type ReleasePullOptions } from "./release_pull.ts";
 import { fetchSignedManifest, requireKey } from "./signed_manifest.ts";
-import { compareVersions, parseVersion } from "./versions.ts";
 
 /** Options of {@linkcode pullImage}. */
 export interface PullOptions extends ReleasePullOptions {
@@ -37,31 +34,4 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
   });
   await rememberRelease(options.releasesSeen, options.source, manifest.latest_stable);
   return await pullRelease(pickRelease(manifest, options.version), options);
-}
-
-/**
- * Finds the installed image for a release source and version, if any (no network): one
- * that this source published and the key with `keyFingerprint` vouched for (`null`: any
- * key, for listings only — never for an image about to be used).
- */
-export async function installedImage(
-  imagesDir: string,
-  source: string,
-  version: string,
-  arch: "x86_64" | "aarch64",
-  keyFingerprint: string | null,
-): Promise<ImageInfo | null> {
-  const wanted = version.replace(/^v/, "");
-  const found = (await listImages(imagesDir))
-    .map((c) => c.image)
-    .filter((i) =>
-      i.source === source && i.arch === arch &&
-      (keyFingerprint === null || i.key_fingerprint === keyFingerprint) &&
-      // "latest" means a release: CI builds (pr-N, run-ID) are picked only by name.
-      (version === "latest"
-        ? parseVersion(i.version) !== null
-        : i.version.replace(/^v/, "") === wanted)
-    )
-    .sort((a, b) => compareVersions(b.version, a.version));
-  return found[0] ?? null;
 }

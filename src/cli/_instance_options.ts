@@ -8,7 +8,7 @@ import { type LoadedProfile, loadProfile } from "../config/load.ts";
 import { validateInstanceName } from "../config/paths.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
-import { isGithubSource } from "../artifact/github.ts";
+import { isGithubSource } from "../artifact/source_kind.ts";
 import { demoRelease, releaseConfig } from "../artifact/release_config.ts";
 import { isManifestSource, isPullableSource } from "../vm/image_source.ts";
 import { EmuError } from "../errors.ts";

@@ -6,7 +6,6 @@
  */
 import type { Command } from "@commander-js/extra-typings";
 import { EmuError } from "../errors.ts";
-import { entriesFromDirectory, writeIsoFile } from "../iso/mod.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
 import { resolve } from "node:path";
@@ -34,6 +33,7 @@ export function registerIso(program: Command, io: CliIo): void {
         "The same input, label and date always give the same bytes.",
     )
     .action(async (dir, options, cmd) => {
+      const { entriesFromDirectory, writeIsoFile } = await import("../iso/mod.ts");
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const date = options.date === undefined ? undefined : parseDate(options.date);
       const source = resolve(settings.cwd, dir);

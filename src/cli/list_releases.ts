@@ -5,14 +5,8 @@
  * @module
  */
 import type { Command } from "@commander-js/extra-typings";
-import {
-  fetchGithubReleases,
-  githubApi,
-  githubToken,
-  isGithubSource,
-  parseGithubSource,
-} from "../artifact/github.ts";
-import { installedImage } from "../artifact/pull.ts";
+import { isGithubSource } from "../artifact/source_kind.ts";
+import { installedImage } from "../artifact/cache.ts";
 import { builtInPublicKey } from "../artifact/release_config.ts";
 import { keyFingerprint } from "../artifact/signature.ts";
 import { fetchSignedManifest } from "../artifact/signed_manifest.ts";
@@ -38,6 +32,9 @@ export function registerListReleases(program: Command, io: CliIo): void {
       let manifest;
       if (isGithubSource(source)) {
         const env = io.env;
+        const { fetchGithubReleases, githubApi, githubToken, parseGithubSource } = await import(
+          "../artifact/github.ts"
+        );
         manifest = await fetchGithubReleases(parseGithubSource(source), {
           api: githubApi(env),
           token: await githubToken(env),

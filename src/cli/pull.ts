@@ -7,7 +7,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { probeHost } from "../qemu/probe.ts";
 import { captureSnapshot } from "../vm/capture.ts";
-import { isGithubSource } from "../artifact/github.ts";
+import { isGithubSource } from "../artifact/source_kind.ts";
 import { EmuError } from "../errors.ts";
 import { pullSource } from "../vm/image_source.ts";
 import { positiveInt, profileFor, pullableSource } from "./_instance_options.ts";

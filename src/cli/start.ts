@@ -6,6 +6,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { portUrl } from "../vm/record.ts";
 import { startInstance, type StartResult } from "../vm/start.ts";
+import { formatTimings } from "../vm/timings.ts";
 import { healthTimeoutOption, nameOption, portOption, profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import { thisInvocation } from "./invocation.ts";
@@ -94,12 +95,14 @@ function report(out: Output, result: StartResult): void {
     ...record,
     already_running: result.alreadyRunning,
     boot_ms: result.bootMs,
+    timings: result.timings,
     health: result.health,
     fallback: result.fallback,
   });
   const how = result.alreadyRunning
     ? "already running and healthy"
     : `healthy after ${BOOT_WORDS[record.boot]} in ${(result.bootMs / 1000).toFixed(1)} s`;
+  if (!result.alreadyRunning) out.debug(`timings: ${formatTimings(result.timings)}`);
   const lines = [`instance ${record.name} is ${how}`];
   for (const [name, p] of Object.entries(record.ports)) {
     lines.push(`  ${name.padEnd(10)} ${portUrl(p)}`);

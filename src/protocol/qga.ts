@@ -141,7 +141,8 @@ export class QgaClient {
 
   /**
    * Runs `path` in the guest, feeding `input` on stdin, and waits for it to exit,
-   * polling `guest-exec-status` with backoff (5 ms doubling to 200 ms).
+   * polling `guest-exec-status` with backoff (5 ms doubling to 25 ms: a rotate command
+   * that ends between two polls keeps the start waiting until the next).
    */
   async exec(path: string, options: ExecOptions = {}): Promise<ExecResult> {
     return await (await this.execStart(path, options)).wait();
@@ -187,7 +188,7 @@ export class QgaClient {
             } s`,
           ),
         // The timeout counts from the start, not from the first poll.
-        { delayMs: 5, maxDelayMs: 200, timeoutMs: deadline - Date.now(), signal: options.signal },
+        { delayMs: 5, maxDelayMs: 25, timeoutMs: deadline - Date.now(), signal: options.signal },
       );
     return { pid, wait };
   }

@@ -6,16 +6,17 @@
  * @module
  */
 import type { Profile } from "../config/profile.ts";
-import { CommandError, EmuError } from "../errors.ts";
-import { QgaClient, type RunningExec } from "../protocol/mod.ts";
-import { writeIsoFile } from "../iso/mod.ts";
+import { EmuError } from "../errors.ts";
+import { QgaClient } from "../protocol/mod.ts";
 import { serialTail } from "../qemu/serial_log.ts";
 import { RUNTIME_ENV } from "../config/filenames.ts";
-import { waitHealthy } from "./health.ts";
+import { type HealthResult, waitHealthy } from "./health.ts";
 import { type InstanceRecord, writeRecord } from "./record.ts";
 import { generateSecrets, keyValueLines } from "./secrets.ts";
 import { instanceRunPaths, type RunPaths } from "./spec.ts";
 import type { BootContext, StartResult } from "./start_types.ts";
+import type { PhaseTimer } from "./timings.ts";
+import { type ClockMethod, setGuestClock } from "./guest_clock.ts";
 
 /**
  * The run-time values a guest gets — the instance name, the profile's name, each host
@@ -52,6 +53,8 @@ export async function writeRuntimeDisk(
   ports: Record<string, { host: number }>,
 ): Promise<void> {
   const data = new TextEncoder().encode(keyValueLines(runtimeValues(name, profile, ports)));
+  // Loaded here: a resume (most starts) writes no ISO.
+  const { writeIsoFile } = await import("../iso/mod.ts");
   await writeIsoFile([{ path: RUNTIME_ENV, data }], path, { label: "EMUCFG" });
 }
 
@@ -117,53 +120,57 @@ export function newRecord(
 
 /**
  * After boot or resume: set the guest clock (a resumed guest wakes with capture time),
- * then pipe fresh secrets and run-time values to the rotate command. Returns the secrets.
+ * then pipe fresh secrets and run-time values to the rotate command and wait for it.
+ * Returns the secrets.
  */
 export async function settleGuest(
   ctx: BootContext,
-  resumed: boolean,
+  timer: PhaseTimer,
+  how: {
+    /** A resumed guest's clock is set first. */
+    resumed: boolean;
+    /** A connection to the agent already under way. */
+    agent?: Promise<QgaClient>;
+    /** How the clock was set at capture (skips a `date` the guest lacks). */
+    clock?: ClockMethod;
+  },
 ): Promise<Record<string, string>> {
+  const { resumed, agent } = how;
   const { profile, options, progress } = ctx;
-  await using qga = await QgaClient.connect(ctx.paths.qgaSocket, {
-    timeoutMs: 30_000,
-    signal: options.signal,
-  });
-  // The rotate command starts first and runs while the agent sets the clock (which
-  // waits for the hardware clock's next second): the two overlap instead of adding up.
-  let rotation: RunningExec | null = null;
-  let secrets: Record<string, string> = {};
-  if (!options.noRotation && profile.rotate !== undefined) {
-    secrets = generateSecrets(profile.secrets);
-    const values = { ...secrets, ...runtimeValues(options.name, profile, ctx.ports) };
-    progress(
-      `rotating ${Object.keys(secrets).length} secret${
-        Object.keys(secrets).length === 1 ? "" : "s"
-      }`,
-    );
-    rotation = await qga.execStart(profile.rotate.command, {
-      input: new TextEncoder().encode(keyValueLines(values)),
-      timeoutMs: profile.rotate.timeout_s * 1000,
-    });
-  }
+  await using qga = await timer.time(
+    "agent",
+    () =>
+      agent ?? QgaClient.connect(ctx.paths.qgaSocket, {
+        timeoutMs: 30_000,
+        signal: options.signal,
+      }),
+  );
+  // The clock first: the rotate command and everything after it see the host's time.
   if (resumed) {
-    try {
-      await qga.setTime(undefined, { timeoutMs: 10_000 });
-    } catch (err) {
-      // The agent sets the system clock, then runs hwclock; a guest without hwclock
-      // still has the right time, so only that second step may fail quietly.
-      if (!(err instanceof CommandError && /hardware clock/.test(err.description))) throw err;
-      progress("guest clock set (the guest has no hwclock to update)");
-    }
+    await timer.time(
+      "clock",
+      () => setGuestClock(qga, { timeoutMs: 10_000, signal: options.signal, method: how.clock }),
+    );
   }
-  if (rotation === null || profile.rotate === undefined) return {};
-  const result = await rotation.wait();
+  const rotate = profile.rotate;
+  if (options.noRotation || rotate === undefined) return {};
+  const secrets = generateSecrets(profile.secrets);
+  const values = { ...secrets, ...runtimeValues(options.name, profile, ctx.ports) };
+  const count = Object.keys(secrets).length;
+  progress(`rotating ${count} secret${count === 1 ? "" : "s"}`);
+  const result = await timer.time("rotate", () =>
+    qga.exec(rotate.command, {
+      input: new TextEncoder().encode(keyValueLines(values)),
+      timeoutMs: rotate.timeout_s * 1000,
+      signal: options.signal,
+    }));
   if (result.exitCode !== 0) {
     const stderr = new TextDecoder().decode(result.stderr).trim().split("\n").slice(-3).join(
       " / ",
     );
     throw new EmuError(
       "rotation_failed",
-      `Cannot rotate secrets: ${profile.rotate.command} exited ${
+      `Cannot rotate secrets: ${rotate.command} exited ${
         result.exitCode ?? `on signal ${result.signal}`
       }${stderr ? `: ${stderr}` : ""}`,
       {
@@ -174,28 +181,62 @@ export async function settleGuest(
   return secrets;
 }
 
-/** Waits for every health check, then records the instance as running. */
+/**
+ * A connection to the guest agent held open while the VM's state is saved, or `null` if
+ * the agent does not answer within `timeoutMs`. qemu-ga, while nobody is connected on
+ * the host side, re-checks its port every 100 ms (it sleeps in between): a state saved
+ * in that loop answers a resume's first command up to 100 ms late. Saved with a
+ * connection open, the agent is waiting on its port and answers at once.
+ */
+export async function attachAgent(
+  socket: string,
+  options: { timeoutMs: number; signal?: AbortSignal },
+): Promise<QgaClient | null> {
+  try {
+    return await QgaClient.connect(socket, options);
+  } catch (err) {
+    if (err instanceof EmuError && err.code === "aborted") throw err;
+    return null;
+  }
+}
+
+/** Waits for every health check (timed as `health`). */
+export function waitHealthyTimed(
+  ctx: BootContext,
+  timer: PhaseTimer,
+  timeoutMs = ctx.options.healthTimeoutMs ?? 300_000,
+): Promise<HealthResult[]> {
+  return timer.time("health", () =>
+    waitHealthy(ctx.profile.health, ctx.ports, {
+      timeoutMs,
+      signal: ctx.options.signal,
+      onWaiting: ctx.progress,
+    }));
+}
+
+/**
+ * Waits for every health check — or for `health`, a wait already under way — then
+ * records the instance as running.
+ */
 export async function becomeHealthy(
   ctx: BootContext,
   record: InstanceRecord,
-  started: number,
+  timer: PhaseTimer,
   secrets: Record<string, string>,
   timeoutMs = ctx.options.healthTimeoutMs ?? 300_000,
+  health: Promise<HealthResult[]> = waitHealthyTimed(ctx, timer, timeoutMs),
 ): Promise<StartResult> {
-  const { options } = ctx;
-  const health = await waitHealthy(ctx.profile.health, ctx.ports, {
-    timeoutMs,
-    signal: options.signal,
-    onWaiting: ctx.progress,
-  });
+  const results = await health;
   record.state = "running";
   record.healthy_at = new Date().toISOString();
-  await writeRecord(ctx.paths.record, record);
+  await timer.time("record", () => writeRecord(ctx.paths.record, record));
+  const timings = timer.timings();
   return {
     record,
     alreadyRunning: false,
-    health,
-    bootMs: Math.round(performance.now() - started),
+    health: results,
+    bootMs: timings.total,
+    timings,
     secrets,
     fallback: null,
   };

@@ -15,6 +15,8 @@ import { EmuError } from "../errors.ts";
 import { killAndWait, processExists } from "../qemu/process.ts";
 import type { ProbeResult } from "../qemu/probe.ts";
 import { launch, qemuGoneError, waitReady } from "./boot.ts";
+import { setGuestClock } from "./guest_clock.ts";
+import { QgaClient } from "../protocol/mod.ts";
 import { InstanceLock } from "./lock.ts";
 import { migrationChannels, saveToFileAndQuit } from "./migration.ts";
 import { createOverlay } from "../qemu/img.ts";
@@ -167,6 +169,14 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
       signal: options.signal,
       onProgress: progress,
     });
+    // The clock, set once here as a resume will set it, tells the resume whether the
+    // guest's `date` can do it (BusyBox's cannot); the captured guest has the host's time.
+    // The agent connection stays open through the save (see attachAgent).
+    await using qga = await QgaClient.connect(run.qgaSocket, {
+      timeoutMs: 30_000,
+      signal: options.signal,
+    });
+    const clock = await setGuestClock(qga, { timeoutMs: 10_000, signal: options.signal });
     progress("saving RAM and device state");
     const saveStarted = performance.now();
     const stateInfo = await saveToFileAndQuit(
@@ -196,6 +206,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
       stateFile,
       state: compressed === undefined ? stateInfo : { ...stateInfo, compressed_bytes: compressed },
       ms: saveMs,
+      clock,
     });
     await Deno.chmod(run.disk, 0o444);
     await Deno.remove(run.pidFile).catch(() => {});

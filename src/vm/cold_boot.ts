@@ -9,6 +9,7 @@ import { writeRecord } from "./record.ts";
 import { vmSpec } from "./spec.ts";
 import { stopInstance } from "./stop.ts";
 import type { BootContext, StartResult } from "./start_types.ts";
+import { PhaseTimer } from "./timings.ts";
 import {
   becomeHealthy,
   newRecord,
@@ -21,36 +22,40 @@ import {
 /** Cold boot: the image's own boot, on the instance's run disk. */
 export async function coldBoot(ctx: BootContext): Promise<StartResult> {
   const { paths, profile, progress, options, image, probe } = ctx;
-  if (!(await Deno.stat(paths.runDisk).then(() => true, () => false))) {
-    await createOverlay(probe.qemu.img, image.disk, paths.runDisk);
-  }
-  await writeRuntimeDisk(paths.runtimeIso, options.name, profile, ctx.ports);
-  const spec = vmSpec(profile, image, probe, runPaths(ctx, paths.runtimeIso, false));
-  await Deno.writeTextFile(paths.serialLog, "");
   progress(
     `cold-booting ${image.name} ${image.version} (${probe.accel.accel}, ${profile.vm.memory_mib} MiB, ${profile.vm.cpus} vCPU)`,
   );
-  const started = performance.now();
-  const pid = await launch(probe.qemu.path, spec);
+  const timer = new PhaseTimer();
+  const spec = await timer.time("prepare", async () => {
+    if (!(await Deno.stat(paths.runDisk).then(() => true, () => false))) {
+      await createOverlay(probe.qemu.img, image.disk, paths.runDisk);
+    }
+    await writeRuntimeDisk(paths.runtimeIso, options.name, profile, ctx.ports);
+    await Deno.writeTextFile(paths.serialLog, "");
+    return vmSpec(profile, image, probe, runPaths(ctx, paths.runtimeIso, false));
+  });
+  const pid = await timer.time("launch", () => launch(probe.qemu.path, spec));
   const record = newRecord(ctx, pid, "cold", null, paths.runtimeIso);
-  await writeRecord(paths.record, record);
+  await timer.time("record", () => writeRecord(paths.record, record));
   const timeoutMs = options.healthTimeoutMs ?? 300_000;
   try {
-    await waitReady({
-      qgaSocket: paths.qgaSocket,
-      checks: [],
-      ports: ctx.ports,
-      timeoutMs,
-      signal: options.signal,
-      onProgress: progress,
-    });
-    const secrets = await settleGuest(ctx, false);
+    // The guest's own boot, up to its agent answering.
+    await timer.time("boot", () =>
+      waitReady({
+        qgaSocket: paths.qgaSocket,
+        checks: [],
+        ports: ctx.ports,
+        timeoutMs,
+        signal: options.signal,
+        onProgress: progress,
+      }));
+    const secrets = await settleGuest(ctx, timer, { resumed: false });
     return await becomeHealthy(
       ctx,
       record,
-      started,
+      timer,
       secrets,
-      Math.max(1000, timeoutMs - (performance.now() - started)),
+      Math.max(1000, timeoutMs - timer.elapsed()),
     );
   } catch (err) {
     record.state = "unhealthy";

@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { IMAGE_JSON, type ImageInfo, parseImageJson } from "../artifact/image_json.ts";
+import { installedImage } from "../artifact/cache.ts";
 import { isUrl } from "../artifact/fetch_small.ts";
 import {
   checkBeforeUse,
@@ -17,14 +18,11 @@ import {
   touchImage,
 } from "../artifact/cache.ts";
 import type { DownloadProgress } from "../artifact/download.ts";
-import { isPlainImageSource, pullPlainImage } from "../artifact/plain.ts";
+import { isGithubSource, isPlainImageSource } from "../artifact/source_kind.ts";
 import { builtInPublicKey, DEMO_TAG_PREFIX } from "../artifact/release_config.ts";
 import { localDemoImage } from "../config/default_profile.ts";
 import { keyFingerprint } from "../artifact/signature.ts";
-import { isGithubSource } from "../artifact/github.ts";
-import { pullGithubImage } from "../artifact/github_pull.ts";
 import type { PullResult } from "../artifact/install.ts";
-import { installedImage, pullImage } from "../artifact/pull.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { EmuError } from "../errors.ts";
@@ -233,10 +231,14 @@ export async function pullSource(settings: Settings, request: PullRequest): Prom
   };
   // The profile's key, else the one the release workflow compiled in.
   const publicKey = request.publicKey ?? builtInPublicKey() ?? undefined;
+  // The code of each kind of pull is loaded only when it is needed: a start that finds
+  // its image installed loads none of it.
   let result: PullResult;
   if (isPlainImageSource(request.source)) {
+    const { pullPlainImage } = await import("../artifact/plain.ts");
     result = await pullPlainImage({ source: request.source, ...common });
   } else if (isGithubSource(request.source)) {
+    const { pullGithubImage } = await import("../artifact/github_pull.ts");
     result = await pullGithubImage({
       source: request.source,
       version: request.version,
@@ -247,6 +249,7 @@ export async function pullSource(settings: Settings, request: PullRequest): Prom
       ...common,
     });
   } else {
+    const { pullImage } = await import("../artifact/pull.ts");
     result = await pullImage({
       source: request.source,
       version: request.version,

@@ -9,6 +9,7 @@ import { EmuError } from "../errors.ts";
 import { QmpClient } from "../protocol/mod.ts";
 import { waitForExit } from "../qemu/process.ts";
 import { retryWithBackoff } from "../async.ts";
+import type { PhaseTimer } from "./timings.ts";
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
@@ -79,8 +80,9 @@ export async function saveState(
 export async function loadState(
   qmp: QmpClient,
   file: string,
-  options: { channels: number; timeoutMs?: number },
+  options: { channels: number; timeoutMs?: number; timer?: PhaseTimer },
 ): Promise<void> {
+  const from = performance.now();
   await configure(qmp, options.channels, false);
   const event = qmp.waitForEvent("MIGRATION", (e) => TERMINAL.has(String(e.data.status)), {
     timeoutMs: options.timeoutMs ?? 600_000,
@@ -88,7 +90,10 @@ export async function loadState(
   event.catch(() => {});
   await qmp.migrateIncoming(`file:${file}`, { exitOnError: false });
   await waitMigration(qmp, "load the snapshot", options.timeoutMs ?? 600_000, event);
+  options.timer?.record("load", from);
+  const resumed = performance.now();
   await qmp.cont();
+  options.timer?.record("cont", resumed);
 }
 
 /** Sizes of a saved state file. */

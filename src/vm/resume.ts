@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { EmuError } from "../errors.ts";
-import { QmpClient } from "../protocol/mod.ts";
+import { QgaClient, QmpClient } from "../protocol/mod.ts";
 import { killAndWait } from "../qemu/process.ts";
 import { launch } from "./boot.ts";
 import type { Snapshot } from "./capture.ts";
@@ -21,18 +21,29 @@ import { vmSpec } from "./spec.ts";
 import type { VmSpec } from "../qemu/argv.ts";
 import type { BootContext, StartResult } from "./start_types.ts";
 import { ResumeFailed } from "./start_types.ts";
-import { becomeHealthy, newRecord, runPaths, settleGuest } from "./_boot.ts";
+import { becomeHealthy, newRecord, runPaths, settleGuest, waitHealthyTimed } from "./_boot.ts";
 import { SNAPSHOT_FILES } from "../config/filenames.ts";
+import { PhaseTimer } from "./timings.ts";
+import type { ClockMethod } from "./guest_clock.ts";
+
+/** How long loading a state may take. */
+const LOAD_TIMEOUT_MS = 120_000;
+/** How long the guest agent may take to answer once the guest runs. */
+const AGENT_TIMEOUT_MS = 30_000;
 
 /** One resume from a saved state: what differs between a snapshot and a suspended state. */
 interface StateResume {
   /** The spec, with `-incoming defer`. */
   spec: VmSpec;
-  /** The state file to load (resolved once QEMU is about to start). */
+  /** Makes the run disk, when this resume needs a new one (a failure here is no fallback). */
+  disk?: () => Promise<void>;
+  /** The state file to load (decompressed once, if need be). */
   statePath: () => Promise<string>;
   boot: "resume" | "suspend";
   /** The snapshot fingerprint the instance record names. */
   snapshot: string | null;
+  /** How the guest's clock could be set when the state was saved, if known. */
+  clock?: ClockMethod;
   /** Rotate secrets after the load (a suspended state keeps the user's). */
   rotate: boolean;
   /** The progress line once the state is loaded. */
@@ -52,32 +63,61 @@ interface StateResume {
  */
 async function resumeFromState(ctx: BootContext, r: StateResume): Promise<StartResult> {
   const { paths, profile, progress } = ctx;
-  await Deno.writeTextFile(paths.serialLog, "");
-  const started = performance.now();
+  const timer = new PhaseTimer();
+  await timer.time("prepare", async () => {
+    await Deno.writeTextFile(paths.serialLog, "");
+    await r.disk?.();
+  });
   let pid = 0;
   let loaded = false;
+  let agent: Promise<QgaClient> | undefined;
+  const stopHealth = new AbortController();
   try {
-    const statePath = await r.statePath();
-    pid = await launch(ctx.probe.qemu.path, r.spec);
+    const statePath = await timer.time("prepare", r.statePath);
+    pid = await timer.time("launch", () => launch(ctx.probe.qemu.path, r.spec));
     const record = () => newRecord(ctx, pid, r.boot, r.snapshot, r.spec.runtimeIso);
-    await writeRecord(paths.record, record());
+    await timer.time("record", () => writeRecord(paths.record, record()));
+    // The agent connection opens while the state loads: its sync waits in the channel
+    // and the guest answers as soon as it runs.
+    agent = QgaClient.connect(paths.qgaSocket, {
+      timeoutMs: LOAD_TIMEOUT_MS + AGENT_TIMEOUT_MS,
+      signal: ctx.options.signal,
+    });
+    agent.catch(() => {});
     {
-      await using qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
+      await using qmp = await timer.time(
+        "qmp",
+        () => QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 }),
+      );
       await loadState(qmp, statePath, {
         channels: migrationChannels(profile.vm.cpus),
-        timeoutMs: 120_000,
+        timeoutMs: LOAD_TIMEOUT_MS,
+        timer,
       });
     }
     loaded = true;
     await r.afterLoad?.();
-    progress(r.loaded(((performance.now() - started) / 1000).toFixed(2)));
+    progress(r.loaded((timer.elapsed() / 1000).toFixed(2)));
+    const rotates = r.rotate && !ctx.options.noRotation && profile.rotate !== undefined;
+    // Health must follow a rotation (the stack answers with the new secrets); with
+    // nothing to rotate it is polled while the clock is set.
+    const signal = ctx.options.signal
+      ? AbortSignal.any([ctx.options.signal, stopHealth.signal])
+      : stopHealth.signal;
+    const health = rotates
+      ? undefined
+      : waitHealthyTimed({ ...ctx, options: { ...ctx.options, signal } }, timer);
+    health?.catch(() => {});
     const secrets = await settleGuest(
-      r.rotate ? ctx : { ...ctx, options: { ...ctx.options, noRotation: true } },
-      true,
+      rotates ? ctx : { ...ctx, options: { ...ctx.options, noRotation: true } },
+      timer,
+      { resumed: true, agent, clock: r.clock },
     );
-    return await becomeHealthy(ctx, record(), started, secrets);
+    return await becomeHealthy(ctx, record(), timer, secrets, undefined, health);
   } catch (err) {
+    stopHealth.abort();
     if (pid) await killAndWait(pid);
+    await agent?.then((qga) => qga.close(), () => {});
     await clearRuntimeFiles(paths);
     // A port taken as QEMU started says nothing about the state: no fallback, no blame.
     if (err instanceof EmuError && err.code === "port_in_use") throw err;
@@ -88,8 +128,6 @@ async function resumeFromState(ctx: BootContext, r: StateResume): Promise<StartR
 /** Resume from `snapshot` (docs/architecture.md, «Start: resume and rotation», steps 2–4). */
 export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult> {
   const { paths, profile, progress } = ctx;
-  await Deno.remove(paths.runDisk).catch(() => {});
-  await createOverlay(ctx.probe.qemu.img, join(snapshot.dir, SNAPSHOT_FILES.disk), paths.runDisk);
   return await resumeFromState(ctx, {
     spec: vmSpec(
       profile,
@@ -97,9 +135,18 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
       ctx.probe,
       runPaths(ctx, join(snapshot.dir, SNAPSHOT_FILES.runtimeIso), true),
     ),
+    disk: async () => {
+      await Deno.remove(paths.runDisk).catch(() => {});
+      await createOverlay(
+        ctx.probe.qemu.img,
+        join(snapshot.dir, SNAPSHOT_FILES.disk),
+        paths.runDisk,
+      );
+    },
     statePath: () => rawState(snapshot, progress),
     boot: "resume",
     snapshot: snapshot.meta.fingerprint,
+    clock: snapshot.meta.clock,
     rotate: true,
     loaded: (s) => `resumed snapshot ${snapshot.meta.fingerprint} in ${s} s`,
     failed: async (err, loaded) => {

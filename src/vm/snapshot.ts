@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { ImageInfo } from "../artifact/image_json.ts";
 import { topologyHash, type VmSpec } from "../qemu/argv.ts";
 import { SNAPSHOT_FILES } from "../config/filenames.ts";
+import type { ClockMethod } from "./guest_clock.ts";
 
 /** What must match between capture and resume, and what was measured. */
 export interface SnapshotMeta {
@@ -36,6 +37,11 @@ export interface SnapshotMeta {
     compressed_bytes?: number;
   };
   capture_ms: number;
+  /**
+   * How the guest's clock could be set when it was captured (`src/vm/guest_clock.ts`):
+   * a resume skips a `date` the guest showed it lacks. Absent in older snapshots.
+   */
+  clock?: ClockMethod;
   /** Set when a resume from it failed to load: it is recaptured, not retried. */
   bad: { reason: string; at: string } | null;
 }
@@ -136,6 +142,7 @@ export function newSnapshotMeta(fields: {
   stateFile: string;
   state: { logical_bytes: number; allocated_bytes: number; compressed_bytes?: number };
   ms: number;
+  clock?: ClockMethod;
 }): SnapshotMeta {
   return {
     schema: 1,
@@ -152,6 +159,7 @@ export function newSnapshotMeta(fields: {
     image_version: fields.image.version,
     state: { file: fields.stateFile, ...fields.state },
     capture_ms: fields.ms,
+    ...(fields.clock ? { clock: fields.clock } : {}),
     bad: null,
   };
 }

@@ -100,7 +100,15 @@ export async function startInstance(options: StartOptions): Promise<StartResult>
       record.healthy_at = new Date().toISOString();
       await writeRecord(paths.record, record);
     }
-    return { record, alreadyRunning: true, health, bootMs: 0, secrets: {}, fallback: null };
+    return {
+      record,
+      alreadyRunning: true,
+      health,
+      bootMs: 0,
+      timings: {},
+      secrets: {},
+      fallback: null,
+    };
   }
   if (current.record?.pid && !current.alive) {
     progress(`instance ${name}: its QEMU (pid ${current.record.pid}) is gone; cleaning up`);

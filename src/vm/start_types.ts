@@ -14,6 +14,7 @@ import type { Settings } from "../config/settings.ts";
 import type { ProbeResult } from "../qemu/probe.ts";
 import type { HealthResult } from "./health.ts";
 import type { InstanceRecord } from "./record.ts";
+import type { Timings } from "./timings.ts";
 
 /** Options of `startInstance`. */
 export interface StartOptions {
@@ -51,6 +52,11 @@ export interface StartResult {
   health: HealthResult[];
   /** Launch to healthy, in milliseconds (0 when already running). */
   bootMs: number;
+  /**
+   * Milliseconds per phase of this start, from just before QEMU's run disk is made to
+   * the record of a healthy instance (`total`); empty when already running.
+   */
+  timings: Timings;
   /** The secrets rotated into the guest by this start (memory only; empty if none). */
   secrets: Record<string, string>;
   /** Why a resume was not used, if it was not (one line, for the user). */

@@ -22,6 +22,7 @@ import { instanceRunPaths, vmSpec } from "./spec.ts";
 import { INSTANCE_FILES } from "../config/filenames.ts";
 import { continueGuest, recoverInterrupted } from "./recover.ts";
 import { qemuGoneError } from "./boot.ts";
+import { attachAgent } from "./_boot.ts";
 
 /** The directory of an instance's suspended state. */
 export function suspendDir(instanceDir: string): string {
@@ -76,6 +77,8 @@ export async function suspendInstance(
   try {
     progress("saving RAM and device state");
     await using qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
+    // Held through the save, so the resumed agent answers at once (see attachAgent).
+    await using _agent = await attachAgent(paths.qgaSocket, { timeoutMs: 5_000 });
     await saveState(qmp, join(staging, "state.raw"), {
       channels: migrationChannels(profile.vm.cpus),
     });

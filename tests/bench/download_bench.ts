@@ -1,29 +1,42 @@
 /**
- * Pulling a ~400 MB zstd image from a loopback HTTP server (python3 -m http.server, a
- * separate process): emu's download pipeline (hash + zstd + write + fsync + rename) vs
- * `curl -s URL | zstd -d | tee FILE | sha256sum`, same run. Each emu iteration is its own
- * process so its peak RSS (VmHWM) can be read; it is printed per run.
+ * Pulling a zstd image from a loopback HTTP server (python3 -m http.server, a separate
+ * process): emu's download pipeline (hash + zstd + write + fsync + rename) vs
+ * `curl -s URL | zstd -d | tee FILE | sha256sum`, without and with `sync FILE` after it
+ * (emu's pull ends with an fsync), same run. Each emu iteration is its own process so
+ * its peak RSS (VmHWM) can be read; it is printed per run.
+ *
+ * The image: 400 MiB shaped like a disk (runs of random data and zeros) by default;
+ * `EMU_BENCH_DOWNLOAD_MIB=1100 EMU_BENCH_DOWNLOAD_SHAPE=random` for an incompressible
+ * one; `EMU_BENCH_DOWNLOAD_SOURCE=FILE` for a real disk (compressed with `zstd -1`, or
+ * `EMU_BENCH_DOWNLOAD_LEVEL`).
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { startStaticServer } from "./_static_server.ts";
 
+const SOURCE = Deno.env.get("EMU_BENCH_DOWNLOAD_SOURCE");
+const SIZE_MIB = Number(Deno.env.get("EMU_BENCH_DOWNLOAD_MIB") ?? 400);
+const RANDOM = Deno.env.get("EMU_BENCH_DOWNLOAD_SHAPE") === "random";
+const LEVEL = Deno.env.get("EMU_BENCH_DOWNLOAD_LEVEL") ?? "1";
+
 const dir = await Deno.makeTempDir({ prefix: "emu-dl-bench-" });
 const raw = join(dir, "stack.qcow2");
-{
-  // 400 MiB shaped like a disk image: runs of random data and of zeros.
+if (SOURCE) await Deno.copyFile(SOURCE, raw);
+else {
+  // Shaped like a disk image: runs of random data and of zeros (or all random).
   using f = await Deno.open(raw, { write: true, create: true });
   const block = new Uint8Array(1024 * 1024);
-  for (let i = 0; i < 400; i++) {
-    if (i % 3 === 0) block.fill(0);
+  for (let i = 0; i < SIZE_MIB; i++) {
+    if (i % 3 === 0 && !RANDOM) block.fill(0);
     else {for (let j = 0; j < block.length; j += 65536) {
         crypto.getRandomValues(block.subarray(j, j + 65536));
       }}
     await f.write(block);
   }
 }
+const rawBytes = (await Deno.stat(raw)).size;
 const zst = await new Deno.Command("zstd", {
-  args: ["-q", "-1", "-T0", raw, "-o", join(dir, "stack.qcow2.zst")],
+  args: ["-q", `-${LEVEL}`, "-T0", raw, "-o", join(dir, "stack.qcow2.zst")],
 }).output();
 if (!zst.success) throw new Error("zstd failed");
 await Deno.remove(raw);
@@ -31,14 +44,22 @@ const published = await Deno.readFile(join(dir, "stack.qcow2.zst"));
 const sha256 = createHash("sha256").update(published).digest("hex");
 const server = await startStaticServer(dir, 28000 + Math.floor(Math.random() * 1000));
 const url = `${server.url}/stack.qcow2.zst`;
-console.log(`published: ${(published.length / 2 ** 20).toFixed(0)} MiB zstd → 400 MiB`);
+console.log(
+  `published: ${(published.length / 2 ** 20).toFixed(0)} MiB zstd → ${
+    (rawBytes / 2 ** 20).toFixed(0)
+  } MiB`,
+);
 globalThis.addEventListener("unload", () => {
   server.kill();
   Deno.removeSync(dir, { recursive: true });
 });
 
 const DOWNLOAD = new URL("../../src/artifact/download.ts", import.meta.url).href;
-const options = { group: "pull ~400 MiB zstd image over loopback", n: 3, warmup: 1 };
+const options = {
+  group: `pull a ${(rawBytes / 2 ** 20).toFixed(0)} MiB zstd image over loopback`,
+  n: 3,
+  warmup: 1,
+};
 
 Deno.bench("curl | zstd -d | tee FILE | sha256sum", { ...options, baseline: true }, async () => {
   const out = await new Deno.Command("sh", {
@@ -50,6 +71,14 @@ Deno.bench("curl | zstd -d | tee FILE | sha256sum", { ...options, baseline: true
   if (!out.success) throw new Error("pipeline failed");
 });
 
+Deno.bench("curl | zstd -d | tee FILE | sha256sum; sync FILE", options, async () => {
+  const file = join(dir, "shell.qcow2");
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `curl -s ${url} | zstd -dc | tee ${file} | sha256sum > /dev/null && sync ${file}`],
+  }).output();
+  if (!out.success) throw new Error("pipeline failed");
+});
+
 Deno.bench("emu download (one process per run)", options, async () => {
   const script = `
     import { download } from ${JSON.stringify(DOWNLOAD)};
@@ -57,7 +86,7 @@ Deno.bench("emu download (one process per run)", options, async () => {
     JSON.stringify(join(dir, "emu.qcow2"))
   }, partDir: ${JSON.stringify(join(dir, "dl"))}, partId: "s", sha256: ${
     JSON.stringify(sha256)
-  }, zstd: true });
+  }, zstd: true, maxOutputBytes: ${rawBytes} });
     console.log(/VmHWM:\\s+(\\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))[1]);
   `;
   const out = await new Deno.Command(Deno.execPath(), { args: ["eval", script], stderr: "inherit" })

@@ -3,7 +3,9 @@
  * and without rotation), same run, for the fast fixture guest and for the demo stack
  * (Debian 12 + PostgreSQL + the API). Each iteration times `emu start` only; the reset
  * that follows is outside the measurement. Capture time, state size (raw, allocated, zstd)
- * and the zstd compression and sparse decompression times are printed.
+ * and the zstd compression and sparse decompression times are printed. At the end, per
+ * stack: the best `boot_ms` of `emu start --json` for each way of starting, its phase
+ * timings, and the two ratios resume / cold boot (with and without rotation).
  * Run with `deno task bench` (builds the images first if needed; the demo needs root).
  */
 import { join } from "node:path";
@@ -38,7 +40,37 @@ const stacks: Stack[] = [
 ];
 
 const dir = await Deno.makeTempDir({ prefix: "emu-bench-" });
-globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+
+/** What `emu start --json` said, per stack and way of starting. */
+type Mode = "cold" | "rotation" | "no rotation";
+const starts = new Map<
+  string,
+  Record<Mode, { boot_ms: number; timings: Record<string, number> }[]>
+>();
+
+globalThis.addEventListener("unload", () => {
+  for (const [label, modes] of starts) {
+    const best = (mode: Mode) =>
+      modes[mode].reduce((a, b) => (b.boot_ms < a.boot_ms ? b : a), modes[mode][0]);
+    console.log(`\n${label}: best boot_ms of emu start --json (${modes.cold.length}+ runs each)`);
+    for (const mode of ["cold", "rotation", "no rotation"] as const) {
+      const b = best(mode);
+      console.log(
+        `  ${mode.padEnd(12)} ${String(b.boot_ms).padStart(6)} ms  ${
+          Object.entries(b.timings).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${v}`)
+            .join(" · ")
+        }`,
+      );
+    }
+    const ratio = (mode: Mode) => (best(mode).boot_ms / best("cold").boot_ms).toFixed(3);
+    console.log(
+      `  resume + rotation / cold boot = ${ratio("rotation")}; without rotation = ${
+        ratio("no rotation")
+      }`,
+    );
+  }
+  Deno.removeSync(dir, { recursive: true });
+});
 
 for (const stack of stacks) {
   const env = {
@@ -84,21 +116,29 @@ for (const stack of stacks) {
     n: stack.iterations,
     warmup: 1,
   };
-  const timed = (...args: string[]) => async (b: Deno.BenchContext) => {
+  const modes: Record<Mode, { boot_ms: number; timings: Record<string, number> }[]> = {
+    cold: [],
+    rotation: [],
+    "no rotation": [],
+  };
+  starts.set(stack.label, modes);
+  const timed = (mode: Mode, ...args: string[]) => async (b: Deno.BenchContext) => {
     b.start();
-    await emu("start", ...args, ...stack.ports);
+    const out = await emu("start", "--json", ...args, ...stack.ports);
     b.end();
+    const { boot_ms, timings } = JSON.parse(out);
+    modes[mode].push({ boot_ms, timings });
     await emu("reset");
   };
   Deno.bench(
     `${stack.label}: cold boot (emu start --cold)`,
     { ...options, baseline: true },
-    timed("--cold"),
+    timed("cold", "--cold"),
   );
-  Deno.bench(`${stack.label}: resume + rotation (emu start)`, options, timed());
+  Deno.bench(`${stack.label}: resume + rotation (emu start)`, options, timed("rotation"));
   Deno.bench(
     `${stack.label}: resume, no rotation (emu start --no-rotation)`,
     options,
-    timed("--no-rotation"),
+    timed("no rotation", "--no-rotation"),
   );
 }

@@ -68,6 +68,24 @@ async function psql(port: number, password: string): Promise<{ code: number; out
   return { code: r.code, out: dec.decode(r.stdout).trim() + dec.decode(r.stderr).trim() };
 }
 
+/** The iteration part of the app role's stored SCRAM verifier, read as postgres in the guest. */
+async function verifierIterations(vm: VmEnv): Promise<string> {
+  const r = await vm.emu([
+    "exec",
+    "--",
+    "setpriv",
+    "--reuid=postgres",
+    "--regid=postgres",
+    "--clear-groups",
+    "--",
+    "/usr/lib/postgresql/15/bin/psql",
+    "-XAtc",
+    "SELECT split_part(rolpassword, ':', 1) FROM pg_authid WHERE rolname = 'app'",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim();
+}
+
 Deno.test(
   "demo stack: healthy on resume; each start rotates API secret and DB password",
   needs(...VM_TOOLS, TOOLS.debootstrap, TOOLS.mkfs, TOOLS.psql),
@@ -95,6 +113,21 @@ Deno.test(
       ]);
       assert.equal(reseed.code, 0, reseed.stderr);
       assert.ok(Number(reseed.stdout.trim()) >= 1, reseed.stdout);
+
+      // The guest clock is the host's (GNU date: to the nanosecond), within 1 s.
+      const before = Date.now() / 1000;
+      const clock = await vm.emu(["exec", "--", "date", "+%s.%N"]);
+      const after = Date.now() / 1000;
+      const guest = Number(clock.stdout.trim());
+      assert.ok(
+        guest >= before - 1 && guest <= after + 1,
+        `guest clock ${guest} is not within 1 s of the host's ${before.toFixed(2)}…${
+          after.toFixed(2)
+        }`,
+      );
+      // The API applied the password over its own session (emu-rotate's fast path): its
+      // light SCRAM verifier has 16 iterations; psql's would have PostgreSQL's 4096.
+      assert.equal(await verifierIterations(vm), "SCRAM-SHA-256$16");
 
       const health = await (await fetch(`http://127.0.0.1:${apiPort}/health`)).json();
       assert.equal(health.status, "ok");
@@ -138,6 +171,8 @@ Deno.test(
       const coldApi = /^API_SECRET=([0-9a-f]{64})$/m.exec(saved)![1];
       const coldDb = /^DB_PASSWORD=([0-9a-f]{64})$/m.exec(saved)![1];
       assert.equal(await api(apiPort, coldApi), 200);
+      // On a cold boot the API is not up when emu rotates: psql set the password.
+      assert.equal(await verifierIterations(vm), "SCRAM-SHA-256$4096");
       assert.equal(await api(apiPort, second.api), 401);
       assert.deepEqual(await psql(dbPort, coldDb), { code: 0, out: "0" });
     }, { profile: demoProfile });

@@ -86,3 +86,39 @@ Deno.test("imports: dependencies point one way (cli â†’ vm/image/update/doctor â
   }
   assert.deepEqual(broken, []);
 });
+
+Deno.test("imports: the command tree loads no ISO writer, pull, GitHub, publish or upgrade code up front", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "--config", CONFIG, MAIN],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: {
+      specifier: string;
+      dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
+    }[];
+  };
+  const modules = new Map(info.modules.map((m) => [m.specifier, m]));
+  // What `emu start` (and every other command) evaluates before its action runs: the
+  // static code imports of the CLI; a command imports its heavy parts when it runs.
+  const root = [...modules.keys()].find((s) => s.endsWith("/src/cli/run.ts"))!;
+  const loaded = new Set([root]);
+  const queue = [root];
+  while (queue.length > 0) {
+    for (const dep of modules.get(queue.pop()!)?.dependencies ?? []) {
+      const next = dep.code?.specifier;
+      if (dep.isDynamic || next === undefined || loaded.has(next)) continue;
+      loaded.add(next);
+      queue.push(next);
+    }
+  }
+  const heavy = [...loaded].map((s) => s.slice(s.indexOf("/src/") + 5)).filter((s) =>
+    /^(iso|image|update)\/(?!publish_defaults|target)/.test(s) ||
+    /^artifact\/(github|github_pull|ci_artifact|pull|release_pull|plain|download|install|release_write|signing|descriptor)\.ts$/
+      .test(s)
+  );
+  assert.deepEqual(heavy, []);
+  assert.ok(loaded.size < 120, `${loaded.size} modules`);
+});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { imageArtifactOfFile } from "../../../src/artifact/descriptor.ts";
-import { isGithubSource, parseGithubSource, releaseFromApi } from "../../../src/artifact/github.ts";
+import { parseGithubSource, releaseFromApi } from "../../../src/artifact/github.ts";
+import { isGithubSource } from "../../../src/artifact/source_kind.ts";
 import { EmuError } from "../../../src/errors.ts";
 
 Deno.test("github: sources are github:OWNER/REPO and nothing looser", () => {

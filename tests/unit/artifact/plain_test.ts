@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { isPlainImageSource, parseSha256File, pinnedSha256 } from "../../../src/artifact/plain.ts";
+import { parseSha256File, pinnedSha256 } from "../../../src/artifact/plain.ts";
+import { isPlainImageSource } from "../../../src/artifact/source_kind.ts";
 import { EmuError } from "../../../src/errors.ts";
 
 const HEX = "ab".repeat(32);

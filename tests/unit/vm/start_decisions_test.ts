@@ -116,6 +116,7 @@ function result(boot: string): StartResult {
     alreadyRunning: false,
     health: [],
     bootMs: 1,
+    timings: { total: 1 },
     secrets: {},
     fallback: null,
   };
