@@ -59,6 +59,12 @@ export const ERROR_CODES = {
     guest_command_failed: "A command run in the guest (emu exec) could not be started.",
     snapshot_failed: "Saving or loading the VM state failed.",
     rotation_failed: "The guest's rotate command failed (it must read KEY=VALUE lines and exit 0).",
+    checkpoint_exists: "The instance already has a checkpoint of that name (--force replaces it).",
+    checkpoint_not_found: "The instance has no checkpoint of that name.",
+    checkpoint_in_use:
+      "The checkpoint cannot go: the instance runs on its disk, or another checkpoint is built on it.",
+    checkpoint_mismatch:
+      "The checkpoint no longer fits this QEMU, image, profile or snapshot; nothing was changed.",
   },
   "QEMU and the host": {
     qemu_missing: "QEMU (or qemu-img) is not installed, or too old.",

@@ -7,6 +7,7 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { VERSION } from "../version.ts";
 import { registerCapture } from "./capture.ts";
+import { registerCheckpoint } from "./checkpoint.ts";
 import { registerCompletions } from "./completions.ts";
 import { registerConfig } from "./config.ts";
 import { registerDoctor } from "./doctor.ts";
@@ -65,6 +66,7 @@ export function buildProgram(io: CliIo): Command {
   registerCapture(program, io);
   registerStop(program, io);
   registerSuspend(program, io);
+  registerCheckpoint(program, io);
   registerStatus(program, io);
   registerReset(program, io);
   registerLogs(program, io);

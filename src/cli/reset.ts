@@ -15,7 +15,9 @@ import type { CliIo } from "./io.ts";
 export function registerReset(program: Command, io: CliIo): void {
   program
     .command("reset")
-    .description("stop an instance and delete its disk and logs: the next start is pristine")
+    .description(
+      "stop an instance and delete its disk, logs and checkpoints: the next start is pristine",
+    )
     .addOption(nameOption())
     .option("--all", "reset every instance")
     .action(async (options, cmd) => {
@@ -24,6 +26,7 @@ export function registerReset(program: Command, io: CliIo): void {
         ? (await listInstances(settings)).map((i) => i.name)
         : [options.name];
       const reset: string[] = [];
+      const checkpoints: Record<string, number> = {};
       for (const name of names) {
         const dir = `${settings.layout.instances}/${name}`;
         if (!(await Deno.stat(dir).then(() => true, () => false))) {
@@ -37,14 +40,23 @@ export function registerReset(program: Command, io: CliIo): void {
           continue;
         }
         await stopInstance({ settings, name, onProgress: (t) => out.info(`${name}: ${t}`) });
+        checkpoints[name] = await Array.fromAsync(Deno.readDir(`${dir}/checkpoints`)).then(
+          (e) => e.filter((d) => d.isDirectory && !d.name.startsWith(".")).length,
+          () => 0,
+        );
         await Deno.remove(dir, { recursive: true });
         reset.push(name);
       }
-      out.json({ reset });
+      out.json({ reset, checkpoints_removed: checkpoints });
       out.result(
         reset.length
-          ? reset.map((n) => `instance ${n} reset: its disk is gone, the next start is pristine`)
-            .join("\n")
+          ? reset.map((n) =>
+            `instance ${n} reset: its disk${
+              checkpoints[n]
+                ? ` and its ${checkpoints[n]} checkpoint${checkpoints[n] === 1 ? "" : "s"} are`
+                : " is"
+            } gone, the next start is pristine`
+          ).join("\n")
           : "no instances to reset",
       );
     });

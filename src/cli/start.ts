@@ -87,6 +87,7 @@ const BOOT_WORDS = {
   resume: "resuming its snapshot",
   suspend: "resuming its suspended state",
   cold: "a cold boot",
+  checkpoint: "restoring a checkpoint",
 } as const;
 
 function report(out: Output, result: StartResult): void {

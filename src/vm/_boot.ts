@@ -89,9 +89,10 @@ export function runPaths(ctx: BootContext, runtimeIso: string, incoming: boolean
 export function newRecord(
   ctx: BootContext,
   pid: number,
-  boot: "cold" | "resume" | "suspend",
+  boot: "cold" | "resume" | "suspend" | "checkpoint",
   snapshot: string | null,
   runtimeIso: string,
+  checkpoint: string | null = null,
 ): InstanceRecord {
   return {
     schema: 1,
@@ -109,6 +110,7 @@ export function newRecord(
     },
     snapshot,
     boot,
+    checkpoint,
     runtime_iso: runtimeIso,
     profile: ctx.options.profilePath,
     started_at: new Date().toISOString(),

@@ -42,7 +42,9 @@ export interface InstanceRecord {
   sockets: { qmp: string; qga: string };
   image: { dir: string; name: string; version: string; sha256: string };
   snapshot: string | null;
-  boot: "cold" | "resume" | "suspend";
+  boot: "cold" | "resume" | "suspend" | "checkpoint";
+  /** The checkpoint the instance was restored from (its run disk is built on it). */
+  checkpoint?: string | null;
   /** The EMUCFG disk attached (a resume must attach the same one). */
   runtime_iso?: string;
   profile: string | null;

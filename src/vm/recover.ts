@@ -82,7 +82,9 @@ export async function recoverInterrupted(
       if (
         state !== "starting" && PAUSED_BY_SUSPEND.has(state) && await continueGuest(paths.qmpSocket)
       ) {
-        progress(`instance ${name}: an interrupted suspend had paused the guest; it runs on`);
+        progress(
+          `instance ${name}: an interrupted suspend or checkpoint had paused the guest; it runs on`,
+        );
       } else {
         progress(
           state === "starting"

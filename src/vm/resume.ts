@@ -39,7 +39,9 @@ interface StateResume {
   disk?: () => Promise<void>;
   /** The state file to load (decompressed once, if need be). */
   statePath: () => Promise<string>;
-  boot: "resume" | "suspend";
+  boot: "resume" | "suspend" | "checkpoint";
+  /** The checkpoint restored, if this is a restore. */
+  checkpoint?: string;
   /** The snapshot fingerprint the instance record names. */
   snapshot: string | null;
   /** How the guest's clock could be set when the state was saved, if known. */
@@ -75,7 +77,8 @@ async function resumeFromState(ctx: BootContext, r: StateResume): Promise<StartR
   try {
     const statePath = await timer.time("prepare", r.statePath);
     pid = await timer.time("launch", () => launch(ctx.probe.qemu.path, r.spec));
-    const record = () => newRecord(ctx, pid, r.boot, r.snapshot, r.spec.runtimeIso);
+    const record = () =>
+      newRecord(ctx, pid, r.boot, r.snapshot, r.spec.runtimeIso, r.checkpoint ?? null);
     await timer.time("record", () => writeRecord(paths.record, record()));
     // The agent connection opens while the state loads: its sync waits in the channel
     // and the guest answers as soon as it runs.
@@ -222,4 +225,53 @@ export async function resumeSuspended(
       return `could not resume the suspended state (${err.message.split("\n")[0]})`;
     },
   });
+}
+
+/**
+ * Restores checkpoint `found` (src/vm/checkpoint.ts) on a fresh overlay of its disk: no
+ * rotation (the guest keeps the checkpoint's secrets). No fallback: a failure stops that
+ * QEMU and is `snapshot_failed`, the checkpoint unchanged.
+ */
+export async function resumeCheckpoint(
+  ctx: BootContext,
+  found: { name: string; dir: string; meta: Snapshot["meta"] },
+  snapshot: string | null,
+): Promise<StartResult> {
+  const { paths, profile } = ctx;
+  try {
+    return await resumeFromState(ctx, {
+      spec: vmSpec(
+        profile,
+        ctx.image,
+        ctx.probe,
+        runPaths(ctx, join(found.dir, SNAPSHOT_FILES.runtimeIso), true),
+      ),
+      disk: async () => {
+        await Deno.remove(paths.runDisk).catch(() => {});
+        await createOverlay(
+          ctx.probe.qemu.img,
+          join(found.dir, SNAPSHOT_FILES.disk),
+          paths.runDisk,
+        );
+      },
+      statePath: () => Promise.resolve(join(found.dir, found.meta.state.file)),
+      boot: "checkpoint",
+      checkpoint: found.name,
+      snapshot,
+      clock: found.meta.clock,
+      rotate: false,
+      loaded: (s) => `restored checkpoint ${found.name} in ${s} s (its secrets kept)`,
+      failed: (err) => Promise.resolve(err.message.split("\n")[0]),
+    });
+  } catch (err) {
+    if (!(err instanceof ResumeFailed)) throw err;
+    throw new EmuError(
+      "snapshot_failed",
+      `Cannot restore checkpoint ${found.name}: ${err.message}`,
+      {
+        hint:
+          "The instance is stopped and the checkpoint unchanged; `emu start` starts it from the image's snapshot.",
+      },
+    );
+  }
 }

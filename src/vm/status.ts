@@ -22,7 +22,7 @@ export interface InstanceStatus {
   health: HealthResult[];
   ports: Record<string, { guest: number; host: number; url: string }>;
   uptime_s: number | null;
-  boot: "cold" | "resume" | "suspend" | null;
+  boot: "cold" | "resume" | "suspend" | "checkpoint" | null;
   image: { name: string; version: string; sha256: string } | null;
   snapshot: string | null;
   started_at: string | null;

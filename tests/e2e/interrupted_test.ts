@@ -69,7 +69,7 @@ Deno.test(
       assert.equal(again.pid, first.pid);
       assert.match(
         again.stderr,
-        /instance default: an interrupted suspend had paused the guest; it runs on\n/,
+        /instance default: an interrupted suspend or checkpoint had paused the guest; it runs on\n/,
       );
       assert.equal(await guest(vm, "cat /tmp/mark"), "in-ram\n");
     }),
