@@ -55,18 +55,51 @@ export function registerRun(program: Command, io: CliIo): void {
     .option("--keep", "leave the instance running afterwards")
     .addOption(portOption())
     .addOption(healthTimeoutOption())
+    .option(
+      "--checkpoint <name>",
+      "restore this checkpoint first; the instance stays up afterwards, as the command left it",
+    )
+    .option("--restore-after", "with --checkpoint: restore the checkpoint again afterwards")
     .addHelpText(
       "after",
-      "\nExample: emu run -- npm test\nThe child gets EMU_<PORT>_URL and EMU_<PORT>_PORT for every profile port and, when this run\nstarted the stack, each secret under its profile name; emu exits with the child's code.",
+      "\nExample: emu run -- npm test\nThe child gets EMU_<PORT>_URL and EMU_<PORT>_PORT for every profile port and, when this run\nstarted the stack, each secret under its profile name; emu exits with the child's code.\n" +
+        "Per test file, from one seeded state: emu checkpoint save seeded, then emu run --checkpoint seeded -- CMD.",
     )
     .action(async (command, options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const { profile, path } = await profileFor(settings, io.env);
+      if (options.restoreAfter && options.checkpoint === undefined) {
+        throw new EmuError("usage", "Cannot use --restore-after without --checkpoint NAME");
+      }
+      const ports = Object.keys(options.port ?? {}).length > 0;
+      if (options.checkpoint !== undefined && (ports || options.keep)) {
+        throw new EmuError(
+          "usage",
+          `Cannot combine --checkpoint with ${ports ? "--port" : "--keep"}`,
+          { hint: "A checkpoint comes back on the instance's own ports and stays up." },
+        );
+      }
       const found = await findInstance(settings, options.name);
       let record: InstanceRecord;
       let started = false;
       let secrets: Record<string, string> = {};
-      if (
+      const restore = async (checkpoint: string) => {
+        const { restoreCheckpoint } = await import("../vm/checkpoint.ts");
+        return await restoreCheckpoint({
+          settings,
+          profile,
+          name: options.name,
+          checkpoint,
+          env: io.env,
+          healthTimeoutMs: options.timeout * 1000,
+          onProgress: (t) => out.info(t),
+        });
+      };
+      if (options.checkpoint !== undefined) {
+        const result = await restore(options.checkpoint);
+        record = result.record;
+        secrets = result.secrets;
+      } else if (
         found.alive && found.record &&
         (await runHealthChecks(profile.health, found.record.ports)).every((h) => h.ok)
       ) {
@@ -100,6 +133,9 @@ export function registerRun(program: Command, io: CliIo): void {
       try {
         code = await runChild(command, childEnv(record, secrets), settings.cwd);
       } finally {
+        if (options.restoreAfter && options.checkpoint !== undefined) {
+          await restore(options.checkpoint);
+        }
         if (started && !options.keep) {
           out.info(`stopping instance ${options.name}`);
           await stopInstance({ settings, name: options.name });

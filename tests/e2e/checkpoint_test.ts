@@ -6,8 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { MAIN } from "../_helpers/cli.ts";
 import { freePort, type VmEnv, withVmEnv } from "../_helpers/vm_env.ts";
 import { needs, VM_TOOLS } from "../_helpers/require.ts";
+
+const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
 async function secretHash(port: number): Promise<string> {
   const body = await (await fetch(`http://127.0.0.1:${port}/cgi-bin/health`)).text();
@@ -182,5 +185,69 @@ Deno.test(
       const after = JSON.parse((await vm.emu(["status", "--json", "--name", "default"])).stdout);
       assert.equal(after.pid, pid, "the running instance was not touched");
       assert.equal(after.healthy, true);
+    }),
+);
+
+Deno.test(
+  "checkpoint: emu run --checkpoint restores before the command, hands it the checkpoint's secret, and leaves the guest as the command left it (or restores again with --restore-after)",
+  needs(...VM_TOOLS),
+  () =>
+    withVmEnv(async (vm) => {
+      const port = freePort();
+      assert.equal((await vm.emu(["start", "--save-secrets", "--port", `http=${port}`])).code, 0);
+      await write(vm, "seeded");
+      assert.equal((await vm.emu(["checkpoint", "save", "seeded"])).code, 0);
+      const secret = /^API_SECRET=(.*)$/m.exec(
+        await Deno.readTextFile(join(vm.home, "instances", "default", "secrets.env")),
+      )![1];
+      await write(vm, "later");
+      // The child writes to the guest through emu itself, then exits 3.
+      const child = [
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--config",
+        CONFIG,
+        MAIN,
+        "--config",
+        vm.profile,
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "echo during >> /data/note; echo during >> /run/note",
+      ].map((a) => `'${a}'`).join(" ");
+      const script =
+        `test "$API_SECRET" = "${secret}" && echo "url=$EMU_HTTP_URL" && ${child} && exit 3`;
+      const run = await vm.emu(["run", "--checkpoint", "seeded", "--", "sh", "-c", script]);
+      assert.equal(run.code, 3, run.stderr);
+      assert.equal(run.stdout, `url=http://127.0.0.1:${port}\n`);
+      assert.equal(
+        await guestNotes(vm),
+        "seeded\nduring\nseeded\nduring\n",
+        "as the command left it",
+      );
+      const status = JSON.parse((await vm.emu(["status", "--json", "--name", "default"])).stdout);
+      assert.equal(status.healthy, true, "still running");
+
+      const again = await vm.emu([
+        "run",
+        "--checkpoint",
+        "seeded",
+        "--restore-after",
+        "--",
+        "sh",
+        "-c",
+        `${child} && exit 0`,
+      ]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(await guestNotes(vm), "seeded\nseeded\n", "restored again afterwards");
+
+      const usage = await vm.emu(["run", "--restore-after", "--", "true"]);
+      assert.equal(usage.code, 2);
+      assert.match(
+        usage.stderr,
+        /error\[usage\]: Cannot use --restore-after without --checkpoint NAME/,
+      );
     }),
 );

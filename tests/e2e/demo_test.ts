@@ -242,3 +242,51 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "demo stack: checkpoint — seed a note, save, add notes, restore: exactly the seeded note, the checkpoint's secrets, the clock right, the RNG reseeded",
+  needs(...VM_TOOLS, TOOLS.debootstrap, TOOLS.mkfs, TOOLS.psql),
+  async () => {
+    if (!await demoTools()) return;
+    await withVmEnv(async (vm) => {
+      const apiPort = freePort();
+      const dbPort = freePort();
+      const ports = ["--port", `api=${apiPort}`, "--port", `db=${dbPort}`];
+      assert.equal((await vm.emu(["start", "--save-secrets", ...ports])).code, 0);
+      const saved = await Deno.readTextFile(join(vm.home, "instances", "default", "secrets.env"));
+      const secret = /^API_SECRET=([0-9a-f]{64})$/m.exec(saved)![1];
+      const db = /^DB_PASSWORD=([0-9a-f]{64})$/m.exec(saved)![1];
+      assert.equal(await api(apiPort, secret, "seeded"), 201);
+
+      const save = await vm.emu(["checkpoint", "save", "seeded"]);
+      assert.equal(save.code, 0, save.stderr);
+      assert.equal(await api(apiPort, secret, "second"), 201, "the stack ran on");
+      assert.equal(await api(apiPort, secret, "third"), 201);
+
+      const restore = await vm.emu(["checkpoint", "restore", "seeded"]);
+      assert.equal(restore.code, 0, restore.stderr);
+      const notes = await fetch(`http://127.0.0.1:${apiPort}/notes`, {
+        headers: { Authorization: `Bearer ${secret}` },
+      });
+      assert.equal(notes.status, 200, "the API answers with the checkpoint's secret");
+      assert.deepEqual((await notes.json()).map((n: { body: string }) => n.body), ["seeded"]);
+      assert.deepEqual(await psql(dbPort, db), { code: 0, out: "1" }, "and its DB password");
+
+      const before = Date.now() / 1000;
+      const clock = await vm.emu(["exec", "--", "date", "+%s.%N"]);
+      const after = Date.now() / 1000;
+      const guest = Number(clock.stdout.trim());
+      assert.ok(guest >= before - 1 && guest <= after + 1, `guest clock ${guest}`);
+      // Every resume gets a new VM generation ID: the checkpoint's log has the reseed of
+      // the start it was saved in; the restored guest adds its own.
+      const reseed = await vm.emu([
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "dmesg | grep -c 'crng reseeded due to virtual machine fork'",
+      ]);
+      assert.ok(Number(reseed.stdout.trim()) >= 2, `reseeds: ${reseed.stdout}`);
+    }, { profile: demoProfile });
+  },
+);

@@ -1,8 +1,8 @@
 /**
  * A full disk: the emu home on a small tmpfs (root only: it mounts one), filled up to a
- * few MiB by a filler file, during pull, capture, suspend and image build. Each command
- * fails with `disk_full` naming what it was writing (never `internal`), publishes
- * nothing half-written, and works once the filler is gone.
+ * few MiB by a filler file, during pull, capture, suspend, checkpoint save and image
+ * build. Each command fails with `disk_full` naming what it was writing (never
+ * `internal`), publishes nothing half-written, and works once the filler is gone.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -85,7 +85,7 @@ function diskFull(r: CliResult, what: string): void {
 }
 
 Deno.test(
-  "soak: a full disk during pull, capture and suspend → disk_full, nothing half-published; works once there is space",
+  "soak: a full disk during pull, capture, suspend and checkpoint save → disk_full, nothing half-published; works once there is space",
   { ignore: !isRoot || needs(...VM_TOOLS, TOOLS.zstd).ignore },
   async () => {
     const server = startServer();
@@ -134,8 +134,20 @@ Deno.test(
           ok(await emu(["suspend"]), "suspend with space");
           const start = ok(await emu(["--json", "start", "--port", port]), "start after suspend");
           assert.equal(JSON.parse(start.stdout).boot, "suspend");
-          ok(await emu(["stop"]), "stop");
           figures.push("suspend");
+
+          // Checkpoint save: the RAM does not fit; the guest runs on, no half checkpoint.
+          filler = await fill(home, 4);
+          diskFull(await emu(["checkpoint", "save", "full"]), "checkpoint save on a full disk");
+          assert.deepEqual(await halfWritten(home), [], "checkpoint save: nothing half-written");
+          await Deno.remove(filler);
+          const ran = ok(await emu(["exec", "--", "cat", "/data/mark"]), "exec after the save");
+          assert.equal(ran.stdout, "kept\n", "the instance ran on");
+          const none = ok(await emu(["--json", "checkpoint", "ls"]), "checkpoint ls");
+          assert.deepEqual(JSON.parse(none.stdout), [], "no checkpoint was published");
+          ok(await emu(["checkpoint", "save", "full"]), "checkpoint save with space");
+          ok(await emu(["stop"]), "stop");
+          figures.push("checkpoint save");
           await assertNothingLeaked(s, "at the end");
           figure(
             "disk full",

@@ -188,6 +188,60 @@ Deno.test(
 );
 
 Deno.test(
+  "soak: emu killed at random points of checkpoint save and restore; the guest runs on, no half checkpoint, the next restore works",
+  needs(...VM_TOOLS),
+  () =>
+    withSoakEnv(async (s) => {
+      const rng = seeded(SEED + 5);
+      const port = `http=${freePort()}`;
+      ok(await s.emu(["start", "--port", port]), "start");
+      ok(await s.emu(["exec", "--", "sh", "-c", "echo seeded > /data/mark"]), "seed");
+      ok(await s.emu(["checkpoint", "save", "k"]), "save k");
+      // Killed saves go to another name: the instance runs on k once restored, and the
+      // checkpoint it runs on cannot be replaced.
+      const save = await timed(s, ["checkpoint", "save", "other"], "reference save");
+      const restore = await timed(s, ["checkpoint", "restore", "k"], "reference restore");
+      const runs = repeat(4);
+      const points: number[] = [];
+      let killed = 0;
+      const found: string[] = [];
+      for (let i = 0; i < runs; i++) {
+        // A save killed: the guest runs on (continued by the next command if it was left
+        // paused); the listing has whole checkpoints only.
+        const at = pointIn(save, rng);
+        points.push(at);
+        if (await killAfter(s, ["checkpoint", "save", "other", "--force"], at)) killed++;
+        const again = ok(await s.emu(["--json", "start", "--port", port]), `start after ${i}`);
+        found.push(JSON.parse(again.stdout).already_running ? "running" : "restarted");
+        assert.equal((await qemuProcessesWith(s.dir)).length, 1, `one QEMU after kill ${i}`);
+        const ls = JSON.parse(ok(await s.emu(["--json", "checkpoint", "ls"]), "ls").stdout);
+        const names = ls.map((c: { name: string }) => c.name).sort();
+        assert.ok(
+          JSON.stringify(names) === '["k"]' || JSON.stringify(names) === '["k","other"]',
+          `whole checkpoints after kill ${i}: ${names}`,
+        );
+        // A restore killed: the next restore brings the seeded guest back.
+        const at2 = pointIn(restore, rng);
+        points.push(at2);
+        if (await killAfter(s, ["checkpoint", "restore", "k"], at2)) killed++;
+        ok(await s.emu(["checkpoint", "restore", "k"]), `restore after kill ${i}`);
+        assert.equal((await qemuProcessesWith(s.dir)).length, 1, `one QEMU after restore ${i}`);
+        const read = ok(await s.emu(["exec", "--", "cat", "/data/mark"]), "read");
+        assert.equal(read.stdout, "seeded\n", `the checkpoint's disk after kill ${i}`);
+        ok(await s.emu(["checkpoint", "save", "other", "--force"]), `save after ${i}`);
+        assert.deepEqual(await find(s.home, /\.tmp-/), [], "no staging left");
+      }
+      ok(await s.emu(["stop"]), "stop");
+      await assertNothingLeaked(s, "after the last stop");
+      report("kill checkpoint save/restore", runs * 2, killed, points, {
+        from: Math.min(save.from, restore.from),
+        to: Math.max(save.to, restore.to),
+      });
+      figure("kill checkpoint save", `the next start found: ${found.join(", ")}`);
+    }),
+);
+
+Deno.test(
   "soak: emu killed at random points of pull; the next pull installs the verified image",
   needs(...VM_TOOLS, TOOLS.zstd),
   async () => {
