@@ -36,6 +36,12 @@ export interface JsonChannelOptions {
   timeoutMs?: number;
   /** Diagnostics (dropped replies, skipped bytes). */
   log?: (text: string) => void;
+  /**
+   * The id of the first call (default 1). The guest agent's port outlives a connection:
+   * a reply to a client that went away (an emu killed mid-call) is handed to the next
+   * client, so a QGA channel starts at a random id and such a reply matches no call.
+   */
+  firstId?: number;
 }
 
 /** Per-call options. */
@@ -79,6 +85,7 @@ export class JsonChannel {
     this.#conn = conn;
     this.#options = options;
     this.#decoder = new MessageDecoder(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
+    this.#nextId = options.firstId ?? 1;
     this.#readLoop = this.#read();
   }
 

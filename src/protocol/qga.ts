@@ -88,6 +88,8 @@ export class QgaClient {
       invalidLines: "skip",
       timeoutMs: options.commandTimeoutMs,
       log: options.log,
+      // Far from any id an earlier client of this port used (see firstId).
+      firstId: 1 + crypto.getRandomValues(new Uint32Array(1))[0] % 2 ** 30,
     });
     const client = new QgaClient(channel);
     try {

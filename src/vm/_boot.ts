@@ -17,6 +17,10 @@ import { instanceRunPaths, type RunPaths } from "./spec.ts";
 import type { BootContext, StartResult } from "./start_types.ts";
 import type { PhaseTimer } from "./timings.ts";
 import { type ClockMethod, setGuestClock } from "./guest_clock.ts";
+import { withDeadline } from "../async.ts";
+
+/** How long the guest agent may take to answer once the guest runs. */
+const AGENT_WAIT_MS = 30_000;
 
 /**
  * The run-time values a guest gets — the instance name, the profile's name, each host
@@ -139,13 +143,30 @@ export async function settleGuest(
 ): Promise<Record<string, string>> {
   const { resumed, agent } = how;
   const { profile, options, progress } = ctx;
+  // A connection opened earlier gets the same 30 s from here as a new one would.
   await using qga = await timer.time(
     "agent",
     () =>
-      agent ?? QgaClient.connect(ctx.paths.qgaSocket, {
-        timeoutMs: 30_000,
-        signal: options.signal,
-      }),
+      agent === undefined
+        ? QgaClient.connect(ctx.paths.qgaSocket, {
+          timeoutMs: AGENT_WAIT_MS,
+          signal: options.signal,
+        })
+        : withDeadline<QgaClient>((resolve, reject) => {
+          agent.then(resolve, reject);
+          return () => {};
+        }, {
+          timeoutMs: AGENT_WAIT_MS,
+          signal: options.signal,
+          action: "wait for the guest agent",
+          onTimeout: () =>
+            new EmuError(
+              "protocol_timeout",
+              `Cannot reach the guest agent (QGA): it did not answer within ${
+                AGENT_WAIT_MS / 1000
+              } s of the guest running`,
+            ),
+        }),
   );
   // The clock first: the rotate command and everything after it see the host's time.
   if (resumed) {

@@ -30,6 +30,7 @@ import { assertPortsFree } from "./ports.ts";
 import type { InstanceRecord } from "./record.ts";
 import { continueGuest, recoverInterrupted } from "./recover.ts";
 import { resumeCheckpoint } from "./resume.ts";
+import { runningSpec } from "./suspend.ts";
 import { removeSecretsFile, writeSecretsFile } from "./secrets_file.ts";
 import {
   newSnapshotMeta,
@@ -175,18 +176,12 @@ export async function saveCheckpoint(
       { hint: "Save under another name." },
     );
   }
-  const image = await resolveImage(profile, settings);
-  const { result: probe } = await probeHost({
-    cachePath: settings.layout.probe,
-    env: options.env,
-    guestArch: image.arch,
-  });
-  const runtimeIso = record.runtime_iso ?? paths.runtimeIso;
-  const spec = vmSpec(
+  const { image, probe, runtimeIso, spec } = await runningSpec(
+    settings,
     profile,
-    image,
-    probe,
-    instanceRunPaths(paths, name, record.ports, runtimeIso),
+    record,
+    paths,
+    options.env,
   );
   const root = checkpointsDir(paths.dir);
   const staging = join(root, `.${checkpoint}.tmp-${crypto.randomUUID().slice(0, 8)}`);

@@ -9,6 +9,10 @@
 import { join } from "node:path";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
+import type { InstancePaths } from "../config/paths.ts";
+import type { ImageInfo } from "../artifact/image_json.ts";
+import type { ProbeResult } from "../qemu/probe.ts";
+import type { VmSpec } from "../qemu/argv.ts";
 import { EmuError } from "../errors.ts";
 import { probeHost } from "../qemu/probe.ts";
 import { resolveImage } from "./image_source.ts";
@@ -16,7 +20,7 @@ import { clearRuntimeFiles, lockInstance } from "./instance.ts";
 import { migrationChannels, saveState, syncStateFile } from "./migration.ts";
 import { QmpClient } from "../protocol/mod.ts";
 import { waitForExit } from "../qemu/process.ts";
-import { writeRecord } from "./record.ts";
+import { type InstanceRecord, writeRecord } from "./record.ts";
 import { newSnapshotMeta, readSnapshot, type SnapshotMeta, writeSnapshotMeta } from "./snapshot.ts";
 import { instanceRunPaths, vmSpec } from "./spec.ts";
 import { INSTANCE_FILES } from "../config/filenames.ts";
@@ -38,6 +42,33 @@ export interface SuspendOptions {
   onProgress?: (text: string) => void;
 }
 
+/**
+ * What a running instance was started with, for saving its state: its image, the host
+ * probe, its runtime ISO and the VM spec (the fingerprint a saved state is checked by).
+ */
+export async function runningSpec(
+  settings: Settings,
+  profile: Profile,
+  record: InstanceRecord,
+  paths: InstancePaths,
+  env: Record<string, string | undefined>,
+): Promise<{ image: ImageInfo; probe: ProbeResult; runtimeIso: string; spec: VmSpec }> {
+  const image = await resolveImage(profile, settings);
+  const { result: probe } = await probeHost({
+    cachePath: settings.layout.probe,
+    env,
+    guestArch: image.arch,
+  });
+  const runtimeIso = record.runtime_iso ?? paths.runtimeIso;
+  const spec = vmSpec(
+    profile,
+    image,
+    probe,
+    instanceRunPaths(paths, record.name, record.ports, runtimeIso),
+  );
+  return { image, probe, runtimeIso, spec };
+}
+
 /** Suspends running instance `name`; its QEMU exits once the state is saved. */
 export async function suspendInstance(
   options: SuspendOptions,
@@ -56,18 +87,12 @@ export async function suspendInstance(
     );
   }
   const pid = record.pid;
-  const image = await resolveImage(profile, settings);
-  const { result: probe } = await probeHost({
-    cachePath: settings.layout.probe,
-    env: options.env,
-    guestArch: image.arch,
-  });
-  const runtimeIso = record.runtime_iso ?? paths.runtimeIso;
-  const spec = vmSpec(
+  const { image, probe, runtimeIso, spec } = await runningSpec(
+    settings,
     profile,
-    image,
-    probe,
-    instanceRunPaths(paths, name, record.ports, runtimeIso),
+    record,
+    paths,
+    options.env,
   );
   const dir = suspendDir(paths.dir);
   const staging = `${dir}.tmp-${crypto.randomUUID().slice(0, 8)}`;

@@ -70,6 +70,22 @@ async function run(program: string, args: string[]): Promise<void> {
   if (!out.success) throw new Error(`${program}: ${new TextDecoder().decode(out.stderr)}`);
 }
 
+/** A fresh run overlay on the fixture's disk. */
+async function runOverlay(work: string): Promise<void> {
+  await Deno.remove(join(work, "run.qcow2")).catch(() => {});
+  await run(probe.qemu.img!, [
+    "create",
+    "-q",
+    "-f",
+    "qcow2",
+    "-b",
+    image.disk,
+    "-F",
+    "qcow2",
+    join(work, "run.qcow2"),
+  ]);
+}
+
 function spec(work: string, incoming: boolean): VmSpec {
   return {
     arch: "x86_64",
@@ -109,17 +125,7 @@ async function capture(work: string, v: Variant, dirtyMib: number): Promise<void
     name: "bench",
     runtime: { FIXTURE_DIRTY_MIB: String(dirtyMib) },
   }, {});
-  await run(probe.qemu.img!, [
-    "create",
-    "-q",
-    "-f",
-    "qcow2",
-    "-b",
-    image.disk,
-    "-F",
-    "qcow2",
-    join(work, "run.qcow2"),
-  ]);
+  await runOverlay(work);
   const s = spec(work, false);
   const pid = await launchQemu(
     probe.qemu.path,
@@ -145,18 +151,7 @@ async function capture(work: string, v: Variant, dirtyMib: number): Promise<void
 
 /** Resumes; returns load ms, first agent answer after cont, and the guest's full read. */
 async function resume(work: string, v: Variant, dirtyMib: number): Promise<number[]> {
-  await Deno.remove(join(work, "run.qcow2"));
-  await run(probe.qemu.img!, [
-    "create",
-    "-q",
-    "-f",
-    "qcow2",
-    "-b",
-    image.disk,
-    "-F",
-    "qcow2",
-    join(work, "run.qcow2"),
-  ]);
+  await runOverlay(work);
   const s = spec(work, true);
   const pid = await launchQemu(
     probe.qemu.path,

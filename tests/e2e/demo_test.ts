@@ -68,6 +68,18 @@ async function psql(port: number, password: string): Promise<{ code: number; out
   return { code: r.code, out: dec.decode(r.stdout).trim() + dec.decode(r.stderr).trim() };
 }
 
+/** The guest's clock (GNU date, to the nanosecond) is within 1 s of the host's. */
+async function assertGuestClock(vm: VmEnv): Promise<void> {
+  const before = Date.now() / 1000;
+  const clock = await vm.emu(["exec", "--", "date", "+%s.%N"]);
+  const after = Date.now() / 1000;
+  const guest = Number(clock.stdout.trim());
+  assert.ok(
+    guest >= before - 1 && guest <= after + 1,
+    `guest clock ${guest} is not within 1 s of the host's ${before.toFixed(2)}…${after.toFixed(2)}`,
+  );
+}
+
 /** The iteration part of the app role's stored SCRAM verifier, read as postgres in the guest. */
 async function verifierIterations(vm: VmEnv): Promise<string> {
   const r = await vm.emu([
@@ -115,16 +127,7 @@ Deno.test(
       assert.ok(Number(reseed.stdout.trim()) >= 1, reseed.stdout);
 
       // The guest clock is the host's (GNU date: to the nanosecond), within 1 s.
-      const before = Date.now() / 1000;
-      const clock = await vm.emu(["exec", "--", "date", "+%s.%N"]);
-      const after = Date.now() / 1000;
-      const guest = Number(clock.stdout.trim());
-      assert.ok(
-        guest >= before - 1 && guest <= after + 1,
-        `guest clock ${guest} is not within 1 s of the host's ${before.toFixed(2)}…${
-          after.toFixed(2)
-        }`,
-      );
+      await assertGuestClock(vm);
       // The API applied the password over its own session (emu-rotate's fast path): its
       // light SCRAM verifier has 16 iterations; psql's would have PostgreSQL's 4096.
       assert.equal(await verifierIterations(vm), "SCRAM-SHA-256$16");
@@ -272,11 +275,7 @@ Deno.test(
       assert.deepEqual((await notes.json()).map((n: { body: string }) => n.body), ["seeded"]);
       assert.deepEqual(await psql(dbPort, db), { code: 0, out: "1" }, "and its DB password");
 
-      const before = Date.now() / 1000;
-      const clock = await vm.emu(["exec", "--", "date", "+%s.%N"]);
-      const after = Date.now() / 1000;
-      const guest = Number(clock.stdout.trim());
-      assert.ok(guest >= before - 1 && guest <= after + 1, `guest clock ${guest}`);
+      await assertGuestClock(vm);
       // Every resume gets a new VM generation ID: the checkpoint's log has the reseed of
       // the start it was saved in; the restored guest adds its own.
       const reseed = await vm.emu([

@@ -187,3 +187,40 @@ Deno.test(
       assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
     }),
 );
+
+Deno.test("qga: a reply meant for an earlier client of the port (an emu killed mid-call) is not taken for this client's sync", async () => {
+  // A virtio-serial port outlives host connections: qemu-ga's answer to a client that
+  // was killed reaches the next one. Its id was that client's first call's: 1.
+  const dir = await Deno.makeTempDir({ prefix: "emu-qga-stale-" });
+  const path = join(dir, "qga.sock");
+  const listener = Deno.listen({ transport: "unix", path });
+  const peer = (async () => {
+    const conn = await listener.accept();
+    await conn.write(
+      new Uint8Array([0xff, ...new TextEncoder().encode('{"return": 900722426, "id": 1}\n')]),
+    );
+    let text = "";
+    const buffer = new Uint8Array(4096);
+    while (!text.includes("\n")) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += new TextDecoder().decode(buffer.subarray(0, n).filter((b) => b !== 0xff));
+    }
+    const request = JSON.parse(text.trim());
+    assert.equal(request.execute, "guest-sync-delimited");
+    await conn.write(new TextEncoder().encode(
+      `${JSON.stringify({ return: request.arguments.id, id: request.id })}\n`,
+    ));
+    return conn;
+  })();
+  const log: string[] = [];
+  try {
+    const qga = await QgaClient.connect(path, { timeoutMs: 5000, log: (t) => log.push(t) });
+    await qga.close();
+    assert.ok(log.some((l) => /dropped a reply to unknown id 1\b/.test(l)), log.join("\n"));
+  } finally {
+    (await peer).close();
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

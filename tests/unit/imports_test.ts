@@ -9,17 +9,26 @@ const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
 interface InfoModule {
   specifier: string;
-  dependencies?: { code?: { specifier: string }; type?: { specifier: string } }[];
+  dependencies?: {
+    code?: { specifier: string };
+    type?: { specifier: string };
+    isDynamic?: boolean;
+  }[];
 }
 
-async function srcGraph(): Promise<Map<string, string[]>> {
+/** `deno info --json` of main.ts. */
+async function denoInfo(): Promise<{ modules: InfoModule[] }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", "--config", CONFIG, MAIN],
     stdout: "piped",
     stderr: "piped",
   }).output();
   assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as { modules: InfoModule[] };
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+async function srcGraph(): Promise<Map<string, string[]>> {
+  const info = await denoInfo();
   const local = (s: string) => s.startsWith("file://") && s.includes("/src/");
   const name = (s: string) => s.slice(s.indexOf("/src/") + 5);
   const graph = new Map<string, string[]>();
@@ -88,18 +97,7 @@ Deno.test("imports: dependencies point one way (cli â†’ vm/image/update/doctor â
 });
 
 Deno.test("imports: the command tree loads no ISO writer, pull, GitHub, publish or upgrade code up front", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", "--config", CONFIG, MAIN],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    modules: {
-      specifier: string;
-      dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
-    }[];
-  };
+  const info = await denoInfo();
   const modules = new Map(info.modules.map((m) => [m.specifier, m]));
   // What `emu start` (and every other command) evaluates before its action runs: the
   // static code imports of the CLI; a command imports its heavy parts when it runs.
