@@ -162,6 +162,16 @@ Deno.test(
         /error\[checkpoint_not_found\].*\nhint: Its checkpoints: seeded\./,
       );
 
+      // Past the configured total, ls (and save) warn.
+      const big = await vm.emu(["checkpoint", "ls"], { EMU_CHECKPOINT_WARN_GIB: "0" });
+      assert.equal(big.code, 0);
+      assert.match(big.stdout, /^seeded +\S+ +\d+ MiB\ntotal \d+ MiB\n$/);
+      assert.match(
+        big.stderr,
+        /warning: the checkpoints of instance default take \d+\.\d GiB \(over EMU_CHECKPOINT_WARN_GIB=0\)/,
+      );
+      assert.doesNotMatch((await vm.emu(["checkpoint", "ls"])).stderr, /warning/);
+
       // Restore after the instance was stopped.
       await write(vm, "later");
       assert.equal((await vm.emu(["stop"])).code, 0);
