@@ -66,8 +66,15 @@ Deno.test(
     assert.deepEqual(await bashComplete(r.stdout, ["emu", "st"]), stCommands);
     assert.deepEqual(await bashComplete(r.stdout, ["emu", "c"]), [
       "capture",
+      "checkpoint",
       "config",
       "completions",
+    ]);
+    assert.deepEqual(await bashComplete(r.stdout, ["emu", "checkpoint", ""]), [
+      "save",
+      "restore",
+      "ls",
+      "rm",
     ]);
     assert.deepEqual(await bashComplete(r.stdout, ["emu", "completions", ""]), [
       "bash",
@@ -99,6 +106,7 @@ Deno.test(
       assert.equal(
         new TextDecoder().decode(out.stdout),
         "capture\tcapture the RAM snapshot that `emu start` resumes (cold boot, wait healthy, save)\n" +
+          "checkpoint\tsave a running stack under a name and return to it in about a second (for test suites)\n" +
           "completions\tprint a shell completion script\nconfig\tprint the resolved profile and paths\n==\nbash\nfish\nzsh\n",
       );
     } finally {
