@@ -35,8 +35,8 @@ export function registerCheckpoint(program: Command, io: CliIo): void {
     .action(async (name, options, cmd) => {
       const { out, settings } = commandContext(io, cmd.optsWithGlobals() as GlobalOptions);
       const { profile } = await profileFor(settings, io.env);
-      const { saveCheckpoint, listCheckpoints } = await import("../vm/checkpoint.ts");
-      const { info, ms, pausedMs } = await saveCheckpoint({
+      const { saveCheckpoint } = await import("../vm/checkpoint.ts");
+      const { info, all, ms, pausedMs } = await saveCheckpoint({
         settings,
         profile,
         name: options.name,
@@ -60,8 +60,7 @@ export function registerCheckpoint(program: Command, io: CliIo): void {
             ? ""
             : "; the instance's secrets were not saved (start it with --save-secrets for `emu run` to pass them on)"),
       );
-      const found = await findInstance(settings, options.name);
-      warnIfLarge(out, options.name, await listCheckpoints(found.paths.dir, found.record), io.env);
+      warnIfLarge(out, options.name, all, io.env);
     });
 
   checkpoint

@@ -17,7 +17,7 @@ function requireImg(qemuImg: string | null, what: string): string {
   return qemuImg;
 }
 
-async function img(qemuImg: string, args: string[], what: string): Promise<void> {
+async function img(qemuImg: string, args: string[], what: string): Promise<string> {
   const r = await runProgram(qemuImg, args);
   if (!r.ok) {
     throw new EmuError(
@@ -25,6 +25,23 @@ async function img(qemuImg: string, args: string[], what: string): Promise<void>
       `Cannot ${what}: qemu-img ${args[0]} failed: ${(r.spawnError ?? r.stderr).trim()}`,
     );
   }
+  return r.stdout;
+}
+
+/**
+ * The backing file `overlay` names (absolute, as emu writes them). `-U`: the overlay may
+ * be open in a running QEMU.
+ */
+export async function backingFile(qemuImg: string | null, overlay: string): Promise<string> {
+  const binary = requireImg(qemuImg, `read the backing file of ${overlay}`);
+  const info = JSON.parse(
+    await img(binary, ["info", "-U", "--output=json", overlay], `read ${overlay}`),
+  );
+  const backing = info["full-backing-filename"] ?? info["backing-filename"];
+  if (typeof backing !== "string") {
+    throw new EmuError("image_invalid", `Cannot use ${overlay}: it has no backing file`);
+  }
+  return backing;
 }
 
 /**

@@ -18,6 +18,7 @@ import { EmuError } from "../errors.ts";
 import { QmpClient } from "../protocol/mod.ts";
 import { probeHost } from "../qemu/probe.ts";
 import { killAndWait } from "../qemu/process.ts";
+import { backingFile } from "../qemu/img.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
 import { INSTANCE_FILES, SNAPSHOT_FILES } from "../config/filenames.ts";
@@ -31,7 +32,7 @@ import type { InstanceRecord } from "./record.ts";
 import { continueGuest, recoverInterrupted } from "./recover.ts";
 import { resumeCheckpoint } from "./resume.ts";
 import { runningSpec } from "./suspend.ts";
-import { removeSecretsFile, writeSecretsFile } from "./secrets_file.ts";
+import { readSecretsFile, removeSecretsFile, writeSecretsFile } from "./secrets_file.ts";
 import {
   newSnapshotMeta,
   readSnapshot,
@@ -142,7 +143,7 @@ export interface CheckpointOptions {
  */
 export async function saveCheckpoint(
   options: CheckpointOptions,
-): Promise<{ info: CheckpointInfo; ms: number; pausedMs: number }> {
+): Promise<{ info: CheckpointInfo; all: CheckpointInfo[]; ms: number; pausedMs: number }> {
   const { settings, profile, name, checkpoint } = options;
   const progress = options.onProgress ?? (() => {});
   validateCheckpointName(checkpoint);
@@ -191,7 +192,7 @@ export async function saveCheckpoint(
   let pausedMs = 0;
   let clock: ClockMethod | undefined;
   try {
-    const backing = await backingOf(probe.qemu.img, paths.runDisk);
+    const backing = await backingFile(probe.qemu.img, paths.runDisk);
     progress(`saving checkpoint ${checkpoint} of instance ${name}`);
     {
       await using qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 10_000 });
@@ -215,10 +216,8 @@ export async function saveCheckpoint(
     }
     await Deno.chmod(join(staging, SNAPSHOT_FILES.disk), 0o444);
     await Deno.copyFile(runtimeIso, join(staging, SNAPSHOT_FILES.runtimeIso));
-    const secrets = await Deno.readTextFile(paths.secretsFile).catch(() => null);
-    if (secrets !== null) {
-      await writeSecretsFile(join(staging, INSTANCE_FILES.secrets), parse(secrets));
-    }
+    const secrets = await readSecretsFile(paths.secretsFile);
+    if (secrets !== null) await writeSecretsFile(join(staging, INSTANCE_FILES.secrets), secrets);
     const state = await syncStateFile(join(staging, SNAPSHOT_FILES.state));
     const diskBytes = (await Deno.stat(join(staging, SNAPSHOT_FILES.disk))).size;
     const meta: CheckpointMeta = {
@@ -247,8 +246,9 @@ export async function saveCheckpoint(
     await Deno.remove(staging, { recursive: true }).catch(() => {});
     throw err;
   }
-  const info = (await listCheckpoints(paths.dir, record)).find((c) => c.name === checkpoint)!;
-  return { info, ms: Math.round(performance.now() - started), pausedMs };
+  const all = await listCheckpoints(paths.dir, record);
+  const info = all.find((c) => c.name === checkpoint)!;
+  return { info, all, ms: Math.round(performance.now() - started), pausedMs };
 }
 
 /**
@@ -338,9 +338,9 @@ export async function restoreCheckpoint(options: CheckpointOptions): Promise<Sta
   );
   // The guest now holds the checkpoint's secrets.
   await removeSecretsFile(paths.secretsFile);
-  const saved = await Deno.readTextFile(join(found.dir, INSTANCE_FILES.secrets)).catch(() => null);
-  if (saved !== null) await writeSecretsFile(paths.secretsFile, parse(saved));
-  return { ...result, secrets: saved === null ? {} : parse(saved) };
+  const saved = await readSecretsFile(join(found.dir, INSTANCE_FILES.secrets));
+  if (saved !== null) await writeSecretsFile(paths.secretsFile, saved);
+  return { ...result, secrets: saved ?? {} };
 }
 
 /**
@@ -407,32 +407,6 @@ export async function removeCheckpoints(
     removed: [...removing],
     kept: [...kept].map(([n, why]) => ({ name: n, why })),
   };
-}
-
-/** The backing file a qcow2 overlay names (absolute, as emu writes them). */
-async function backingOf(qemuImg: string | null, disk: string): Promise<string> {
-  const out = await new Deno.Command(qemuImg ?? "qemu-img", {
-    args: ["info", "-U", "--output=json", disk],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const info = out.success ? JSON.parse(new TextDecoder().decode(out.stdout)) : null;
-  const backing = info?.["full-backing-filename"] ?? info?.["backing-filename"];
-  if (typeof backing !== "string") {
-    throw new EmuError("io", `Cannot read the backing file of ${disk}`, {
-      hint: new TextDecoder().decode(out.stderr).trim() || undefined,
-    });
-  }
-  return backing;
-}
-
-function parse(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const at = line.indexOf("=");
-    if (at > 0) out[line.slice(0, at)] = line.slice(at + 1);
-  }
-  return out;
 }
 
 /** Removes what a save killed midway left (`.NAME.tmp-*`). */

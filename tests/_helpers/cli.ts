@@ -40,10 +40,15 @@ export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
+/** The arguments of `deno` that run `emu args…` from this tree (after `Deno.execPath()`). */
+export function emuArgs(args: string[]): string[] {
+  return ["run", "--allow-all", "--config", CONFIG, MAIN, ...args];
+}
+
 /** Runs `deno run -A main.ts args…` as a real process. */
 export async function spawnEmu(args: string[], options: RunOptions = {}): Promise<CliResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--config", CONFIG, MAIN, ...args],
+    args: emuArgs(args),
     cwd: options.cwd ?? Deno.cwd(),
     env: { NO_COLOR: "1", ...options.env },
     stdin: "null",

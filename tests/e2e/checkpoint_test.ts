@@ -6,11 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { MAIN } from "../_helpers/cli.ts";
+import { emuArgs } from "../_helpers/cli.ts";
 import { freePort, type VmEnv, withVmEnv } from "../_helpers/vm_env.ts";
 import { needs, VM_TOOLS } from "../_helpers/require.ts";
-
-const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
 async function secretHash(port: number): Promise<string> {
   const body = await (await fetch(`http://127.0.0.1:${port}/cgi-bin/health`)).text();
@@ -214,18 +212,15 @@ Deno.test(
       // The child writes to the guest through emu itself, then exits 3.
       const child = [
         Deno.execPath(),
-        "run",
-        "-A",
-        "--config",
-        CONFIG,
-        MAIN,
-        "--config",
-        vm.profile,
-        "exec",
-        "--",
-        "sh",
-        "-c",
-        "echo during >> /data/note; echo during >> /run/note",
+        ...emuArgs([
+          "--config",
+          vm.profile,
+          "exec",
+          "--",
+          "sh",
+          "-c",
+          "echo during >> /data/note; echo during >> /run/note",
+        ]),
       ].map((a) => `'${a}'`).join(" ");
       const script =
         `test "$API_SECRET" = "${secret}" && echo "url=$EMU_HTTP_URL" && ${child} && exit 3`;

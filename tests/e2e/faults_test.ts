@@ -4,11 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { MAIN } from "../_helpers/cli.ts";
+import { emuArgs } from "../_helpers/cli.ts";
 import { freePort, qemuProcessesWith, type VmEnv, withVmEnv } from "../_helpers/vm_env.ts";
 import { needs, VM_TOOLS } from "../_helpers/require.ts";
-
-const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
 Deno.test(
   "faults: emu killed with SIGKILL during start; the next start recovers",
@@ -17,18 +15,7 @@ Deno.test(
     withVmEnv(async (vm) => {
       const port = freePort();
       const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "--config",
-          CONFIG,
-          MAIN,
-          "--config",
-          vm.profile,
-          "start",
-          "--port",
-          `http=${port}`,
-        ],
+        args: emuArgs(["--config", vm.profile, "start", "--port", `http=${port}`]),
         env: vm.env,
         stdout: "null",
         stderr: "null",
