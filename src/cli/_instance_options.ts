@@ -12,6 +12,8 @@ import { isGithubSource } from "../artifact/source_kind.ts";
 import { demoRelease, releaseConfig } from "../artifact/release_config.ts";
 import { isManifestSource, isPullableSource } from "../vm/image_source.ts";
 import { EmuError } from "../errors.ts";
+import type { Arch } from "../qemu/cpu_model.ts";
+import { normalizeArch } from "../qemu/host.ts";
 
 /** `--name N` (default `default`). */
 export function nameOption() {
@@ -133,4 +135,19 @@ export function positiveInt(flag: string): (value: string) => number {
     }
     return n;
   };
+}
+
+/** The words `--arch` takes (completions offer them). */
+export const ARCH_WORDS = ["x86_64", "aarch64", "amd64", "arm64"] as const;
+
+/** `--arch`: x86_64 (or amd64) and aarch64 (or arm64), as emu names them. */
+export function parseArch(value: string): Arch {
+  const arch = normalizeArch(value);
+  if (arch === null) {
+    throw new EmuError(
+      "usage",
+      `Cannot use --arch ${value}: expected x86_64 (amd64) or aarch64 (arm64)`,
+    );
+  }
+  return arch;
 }

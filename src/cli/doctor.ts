@@ -10,6 +10,7 @@ import { EmuError } from "../errors.ts";
 import { profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
+import { ARCH_WORDS, parseArch } from "./_instance_options.ts";
 
 const MARK = { ok: "ok  ", warn: "warn", fail: "FAIL" } as const;
 
@@ -20,9 +21,8 @@ export function registerDoctor(program: Command, io: CliIo): void {
     .description("check QEMU, the accelerator, disk space, ports and directories")
     .option("--refresh", "probe QEMU and the accelerator again instead of using probe.json")
     .addOption(
-      new Option("--arch <arch>", "guest architecture to check for").choices(
-        ["x86_64", "aarch64"] as const,
-      ),
+      new Option("--arch <arch>", "guest architecture to check for (amd64 and arm64 are the same)")
+        .choices(ARCH_WORDS).argParser(parseArch),
     )
     .addHelpText("after", "\nExit code: 0 when nothing failed (warnings allowed), 1 otherwise.")
     .action(async (options, cmd) => {

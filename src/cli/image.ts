@@ -7,7 +7,7 @@
  */
 import { type Command, Option } from "@commander-js/extra-typings";
 import { probeHost } from "../qemu/probe.ts";
-import { parseSeconds, positiveInt } from "./_instance_options.ts";
+import { ARCH_WORDS, parseArch, parseSeconds, positiveInt } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import { registerImageKeygen } from "./image_keygen.ts";
 import { registerImagePublish } from "./image_publish.ts";
@@ -27,9 +27,10 @@ export function registerImage(program: Command, io: CliIo): void {
     .requiredOption("--user-data <dir>", "directory with user-data (and the files it uses)")
     .requiredOption("--out <file.qcow2>", "the image to write; image.json goes beside it")
     .addOption(
-      new Option("--arch <arch>", "guest architecture (default: the host's)").choices(
-        ["x86_64", "aarch64"] as const,
-      ),
+      new Option(
+        "--arch <arch>",
+        "guest architecture (amd64 and arm64 are the same); default: the base's, else the host's",
+      ).choices(ARCH_WORDS).argParser(parseArch),
     )
     .option("--timeout <seconds>", "how long provisioning may take", parseSeconds, 1800)
     .option("--memory <MiB>", "guest RAM while provisioning", positiveInt("--memory"), 1024)

@@ -38,6 +38,12 @@ export const SNAPSHOT_FILES = {
   pid: "qemu.pid",
 } as const;
 
+/**
+ * A firmware-booted arm64 guest's UEFI variable store, beside the disk it goes with
+ * (snapshot, instance, checkpoint).
+ */
+export const EFI_VARS_FILE = "efivars.fd";
+
 /** The files of an instance (`instances/<name>/`). */
 export const INSTANCE_FILES = {
   record: "instance.json",

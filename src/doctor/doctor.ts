@@ -14,7 +14,8 @@ import { ensureRuntimeDir } from "../config/private_dir.ts";
 import { EmuError } from "../errors.ts";
 import type { Arch } from "../qemu/cpu_model.ts";
 import { installHint } from "../qemu/discover.ts";
-import { type Probe, probeHost } from "../qemu/probe.ts";
+import { type Probe, probeHost, type ProbeResult } from "../qemu/probe.ts";
+import { firmwareInstallHint, hostKind } from "../qemu/firmware.ts";
 
 /** How a check came out. */
 export type CheckStatus = "ok" | "warn" | "fail";
@@ -78,6 +79,34 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   return { checks, probe };
 }
 
+/** What firmware-booted images (no `boot` in image.json) of the probed architecture boot with. */
+function firmwareCheck(result: ProbeResult): Check {
+  if (result.key.guestArch === "x86_64") {
+    return {
+      id: "firmware",
+      status: "ok",
+      summary: "firmware SeaBIOS, built into QEMU (for images that boot through firmware)",
+    };
+  }
+  const fw = result.firmware;
+  if (fw === null) {
+    return {
+      id: "firmware",
+      status: "warn",
+      summary:
+        "no UEFI firmware for arm64: images with a kernel in image.json run, images that boot through firmware cannot",
+      fix: firmwareInstallHint(hostKind(result.host.os)),
+    };
+  }
+  return {
+    id: "firmware",
+    status: "ok",
+    summary: `UEFI firmware (${fw.layout}): ${fw.path}${
+      fw.vars ? `, variables template ${fw.vars}` : " (no variable store)"
+    }`,
+  };
+}
+
 function probeFailure(err: unknown, arch: Arch): Check {
   if (err instanceof EmuError) {
     return { id: "qemu", status: "fail", summary: err.message, fix: err.hint ?? installHint(arch) };
@@ -128,9 +157,7 @@ function probeChecks({ result, fromCache }: Probe): Check[] {
     status: "ok",
     summary: `CPU model ${result.cpu.model}: ${result.cpu.reason}`,
   });
-  if (result.firmware) {
-    checks.push({ id: "firmware", status: "ok", summary: `UEFI firmware ${result.firmware.path}` });
-  }
+  checks.push(firmwareCheck(result));
   checks.push(
     result.snapshots.supported
       ? { id: "snapshots", status: "ok", summary: `RAM snapshots on: ${result.snapshots.reason}` }

@@ -23,6 +23,9 @@ import { killAndWait, launchQemu, processExists, waitForExit } from "../qemu/pro
 import type { ProbeResult } from "../qemu/probe.ts";
 import { convertCompressed, createOverlay } from "../qemu/img.ts";
 import { buildArgv } from "../qemu/argv.ts";
+import { bootFirmware, copyVarsStore } from "../qemu/firmware.ts";
+import { machineOption } from "../qemu/machine.ts";
+import { EFI_VARS_FILE } from "../config/filenames.ts";
 import { serialTail } from "../qemu/serial_log.ts";
 import { resolveBase } from "./base.ts";
 import { MarkerReader } from "./markers.ts";
@@ -162,7 +165,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     await Deno.writeTextFile(paths.serialLog, "");
     const spec: VmSpec = {
       arch,
-      machine: probe.machine,
+      machine: machineOption(probe.machine, arch, probe.accel.accel).value,
       accel: probe.accel.accel,
       cpu: probe.cpu.model,
       memoryMib: options.memoryMib ?? 1024,
@@ -180,14 +183,35 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
           kernel: { path: base.boot.kernel, initrd: base.boot.initrd, append: base.boot.append },
         }
         : {}),
-      ...(probe.firmware ? { firmware: probe.firmware.path } : {}),
     };
+    const firmware = bootFirmware({
+      arch,
+      directKernel: base.boot !== undefined,
+      found: probe.firmware,
+      vars: join(work, EFI_VARS_FILE),
+      qemuPath: probe.qemu.path,
+      os: probe.host.os,
+    });
+    if (firmware) {
+      spec.firmware = firmware;
+      if (firmware.vars && probe.firmware?.vars) {
+        await copyVarsStore(probe.firmware.vars, firmware.vars);
+      }
+    }
     progress(
       `booting ${basename(options.base)} (${spec.accel}, ${spec.memoryMib} MiB, ${spec.cpus} vCPU)`,
     );
+    const timeout = provisioningTimeout(options.timeoutMs, arch, hostGuestArch(), spec.accel);
+    if (timeout.note) progress(timeout.note);
     const started = performance.now();
     pid = await launchQemu(probe.qemu.path, buildArgv(spec), { pidFile: spec.pidFile! });
-    await followProvisioning(pid, paths.serialLog, options, started, progress);
+    await followProvisioning(
+      pid,
+      paths.serialLog,
+      { ...options, timeoutMs: timeout.ms },
+      started,
+      progress,
+    );
     const provisionMs = Math.round(performance.now() - started);
     progress(`provisioned in ${(provisionMs / 1000).toFixed(0)} s; powering the guest off`);
     await powerOff(pid, spec.qmpSocket, paths.serialLog);
@@ -323,6 +347,39 @@ async function cleanStaleBuilds(
       lock.close();
     }
   }
+}
+
+/** How much longer provisioning may take when the guest's instructions are translated for another architecture. */
+export const CROSS_ARCH_TIMEOUT_FACTOR = 3;
+
+/**
+ * The provisioning timeout: `--timeout` as given, or scaled by
+ * {@linkcode CROSS_ARCH_TIMEOUT_FACTOR} for a guest of another architecture under TCG
+ * (an arm64 image built on an x86_64 machine), with the note that says so.
+ *
+ * @example
+ * ```ts
+ * import { provisioningTimeout } from "./build.ts";
+ * const t = provisioningTimeout(1_800_000, "aarch64", "x86_64", "tcg");
+ * if (t.ms !== 5_400_000 || !t.note) throw new Error();
+ * if (provisioningTimeout(1_800_000, "x86_64", "x86_64", "tcg").note !== null) throw new Error();
+ * ```
+ */
+export function provisioningTimeout(
+  ms: number,
+  guest: Arch,
+  host: Arch,
+  accel: string,
+): { ms: number; note: string | null } {
+  if (guest === host || accel !== "tcg") return { ms, note: null };
+  const scaled = ms * CROSS_ARCH_TIMEOUT_FACTOR;
+  return {
+    ms: scaled,
+    note:
+      `an ${guest} guest emulated on this ${host} machine (TCG) provisions slower: waiting up to ${
+        (scaled / 1000).toFixed(0)
+      } s (--timeout ${(ms / 1000).toFixed(0)} × ${CROSS_ARCH_TIMEOUT_FACTOR})`,
+  };
 }
 
 /** Reads the console as it grows until DONE; throws on FAILED, QEMU exit or timeout. */

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { isAbsolute } from "node:path";
 import { EmuError } from "../errors.ts";
 import type { Accelerator, Arch } from "./cpu_model.ts";
+import { hasVmgenid } from "./machine.ts";
 
 /** One port forward: `127.0.0.1:host` → guest `guest`. */
 export interface ForwardSpec {
@@ -20,7 +21,7 @@ export interface ForwardSpec {
 /** Everything the command line is made from. */
 export interface VmSpec {
   arch: Arch;
-  /** A versioned machine type (`pc-q35-10.0`, `virt-10.0`). */
+  /** A versioned machine type with its options (`pc-q35-10.0`, `virt-10.0,gic-version=3`). */
   machine: string;
   accel: Accelerator;
   /** `-cpu` value, flags included. */
@@ -35,8 +36,11 @@ export interface VmSpec {
   qmpSocket: string;
   qgaSocket: string;
   serialLog: string;
-  /** UEFI code for aarch64 guests (pflash, read-only). */
-  firmware?: string;
+  /**
+   * UEFI for a firmware-booted aarch64 guest: `pflash` code (read-only) and this run's own
+   * copy of the variable store, or one `bios` image.
+   */
+  firmware?: { kind: "pflash" | "bios"; code: string; vars: string | null };
   /** Direct kernel boot (recorded in image.json). */
   kernel?: { path: string; initrd?: string; append?: string };
   /** `-name`, for `ps` and logs. */
@@ -91,7 +95,13 @@ export function buildArgv(spec: VmSpec): string[] {
 function topologyArgs(spec: VmSpec): string[] {
   const hostfwd = spec.forwards.map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join("");
   const args = ["-nodefaults", "-machine", spec.machine, "-accel", spec.accel, "-cpu", spec.cpu];
-  if (spec.firmware) args.push("-drive", `if=pflash,format=raw,readonly=on,file=${spec.firmware}`);
+  if (spec.firmware?.kind === "bios") args.push("-bios", spec.firmware.code);
+  else if (spec.firmware) {
+    args.push("-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${spec.firmware.code}`);
+    if (spec.firmware.vars) {
+      args.push("-drive", `if=pflash,format=raw,unit=1,file=${spec.firmware.vars}`);
+    }
+  }
   args.push(
     "-m",
     String(spec.memoryMib),
@@ -120,8 +130,9 @@ function topologyArgs(spec: VmSpec): string[] {
     `socket,id=qmp0,path=${spec.qmpSocket},server=on,wait=off`,
     "-mon",
     "chardev=qmp0,mode=control",
-    "-device",
-    "vmgenid,id=vmgen0",
+  );
+  if (hasVmgenid(spec.arch)) args.push("-device", "vmgenid,id=vmgen0");
+  args.push(
     "-object",
     "rng-random,id=rng0,filename=/dev/urandom",
     "-device",
@@ -138,7 +149,8 @@ function pathsOf(spec: VmSpec): [string, string][] {
     ["QGA socket", spec.qgaSocket],
     ["serial log", spec.serialLog],
   ];
-  if (spec.firmware) paths.push(["firmware", spec.firmware]);
+  if (spec.firmware) paths.push(["firmware", spec.firmware.code]);
+  if (spec.firmware?.vars) paths.push(["UEFI variable store", spec.firmware.vars]);
   if (spec.kernel) {
     paths.push(["kernel", spec.kernel.path]);
     if (spec.kernel.initrd) paths.push(["initrd", spec.kernel.initrd]);
@@ -170,7 +182,15 @@ export function topologyHash(spec: VmSpec): string {
     qgaSocket: "/qga",
     serialLog: "/serial",
     forwards: spec.forwards.map((f) => ({ name: f.name, host: 0, guest: f.guest })),
-    ...(spec.firmware ? { firmware: "/firmware" } : {}),
+    ...(spec.firmware
+      ? {
+        firmware: {
+          kind: spec.firmware.kind,
+          code: "/firmware",
+          vars: spec.firmware.vars ? "/vars" : null,
+        },
+      }
+      : {}),
   };
   const canonical = JSON.stringify({
     topology: topologyArgs(placeholder),

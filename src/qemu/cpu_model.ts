@@ -27,17 +27,30 @@ export interface CpuChoice {
 }
 
 /**
+ * The first QEMU that runs `-cpu host` under HVF on an Apple M4 (whose SME earlier
+ * releases could not handle: QEMU issues 2665 and 2721; Lima PR 3044 avoided `host` there).
+ */
+export const SME_FIXED_IN = { major: 10, minor: 0 } as const;
+
+/**
  * Chooses the `-cpu` value.
  *
  * @example
  * ```ts
  * import { chooseCpuModel } from "./cpu_model.ts";
  * const c = chooseCpuModel({ guest: "aarch64", host: "x86_64", accel: "tcg" });
- * if (c.model !== "cortex-a76") throw new Error(c.model);
+ * if (c.model !== "neoverse-n1") throw new Error(c.model);
  * ```
  */
 export function chooseCpuModel(
-  input: { guest: Arch; host: Arch; accel: Accelerator; quirks?: CpuQuirks },
+  input: {
+    guest: Arch;
+    host: Arch;
+    accel: Accelerator;
+    quirks?: CpuQuirks;
+    /** The QEMU version (some rows depend on it); unknown means "current". */
+    qemu?: { major: number; minor: number };
+  },
 ): CpuChoice {
   const { guest, host, accel, quirks = {} } = input;
   if (accel !== "tcg") {
@@ -47,9 +60,18 @@ export function chooseCpuModel(
       );
     }
     if (accel === "hvf" && quirks.appleSme) {
+      const qemu = input.qemu ?? SME_FIXED_IN;
+      if (qemu.major < SME_FIXED_IN.major) {
+        return {
+          model: "cortex-a72",
+          reason:
+            `Apple M4 (SME) with QEMU ${qemu.major}.${qemu.minor}: before ${SME_FIXED_IN.major}.${SME_FIXED_IN.minor}, -cpu host and max abort under HVF ("host-arm-cpu.sme not found"; QEMU issues 2665, 2721, Lima PR 3044), so a named core HVF runs`,
+        };
+      }
       return {
-        model: "max",
-        reason: "Apple M4 or later: -cpu host under HVF fails on SME, so max",
+        model: "host",
+        reason:
+          `Apple M4 (SME) with QEMU ${qemu.major}.${qemu.minor}: QEMU ${SME_FIXED_IN.major}.${SME_FIXED_IN.minor} and later keep SME from the guest under HVF, so the host CPU as is`,
       };
     }
     if (accel === "hvf" && quirks.intelMac) {
@@ -69,8 +91,9 @@ export function chooseCpuModel(
   }
   if (guest === "aarch64") {
     return {
-      model: "cortex-a76",
-      reason: "arm64 guest emulated on x86_64: a widely supported Armv8.2 core",
+      model: "neoverse-n1",
+      reason:
+        "arm64 guest emulated on x86_64: neoverse-n1 (Armv8.2 with LSE atomics, which images built for Graviton or Apple silicon may use), measured here as fast to boot as the Armv8.0 cores and 25% faster than max (BENCHMARKS.md, «arm64 guests»)",
     };
   }
   return { model: "qemu64", reason: "x86_64 guest emulated on arm64: the baseline x86_64 model" };

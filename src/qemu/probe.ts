@@ -75,7 +75,11 @@ export interface Probe {
   fromCache: boolean;
 }
 
-const CACHE_SCHEMA = 1;
+/**
+ * 2: firmware as code + variable-store template, the arm64 TCG CPU model measured
+ * (issue 16); a cache of another schema is probed again.
+ */
+const CACHE_SCHEMA = 2;
 
 /** Probes the host, or reads a matching cached result. */
 export async function probeHost(options: ProbeOptions): Promise<Probe> {
@@ -99,7 +103,11 @@ export async function probeHost(options: ProbeOptions): Promise<Probe> {
   };
   if (!options.refresh) {
     const cached = (await readCache(options.cachePath)).find((r) => sameKey(r.key, key));
-    if (cached !== undefined) return { result: cached, fromCache: true };
+    // Firmware is looked up at every call (a few stat calls): installing it after a probe
+    // must not need --refresh.
+    if (cached !== undefined) {
+      return { result: { ...cached, firmware: firmwareOf(guestArch, system) }, fromCache: true };
+    }
   }
   options.onSpawn?.("qemu --version and -help queries");
   const qemu = await inspectQemu(system, guestArch, options.env);
@@ -150,7 +158,9 @@ async function runProbe(
     { workDir },
   );
   for (const accel of candidates.toProbe) {
-    const cpu = chooseCpuModel({ guest: guestArch, host: hostArch, accel, quirks }).model;
+    const cpu =
+      chooseCpuModel({ guest: guestArch, host: hostArch, accel, quirks, qemu: qemu.version })
+        .model;
     options.onSpawn?.(`test guest (${accel})`);
     results[accel] = await runAccelCanary(qemu.system, guestArch, accel, cpu, {
       workDir,
@@ -185,8 +195,14 @@ async function runProbe(
     },
     machine,
     accel: decision,
-    cpu: chooseCpuModel({ guest: guestArch, host: hostArch, accel: decision.accel, quirks }),
-    firmware: guestArch === "aarch64" ? findAarch64Firmware(qemu.system) : null,
+    cpu: chooseCpuModel({
+      guest: guestArch,
+      host: hostArch,
+      accel: decision.accel,
+      quirks,
+      qemu: qemu.version,
+    }),
+    firmware: firmwareOf(guestArch, qemu.system),
     snapshots: supported
       ? { supported: true, reason: `QEMU ${formatVersion(qemu.version)} has mapped-ram` }
       : {
@@ -196,6 +212,11 @@ async function runProbe(
         } has no mapped-ram (needs ${MAPPED_RAM_MIN.major}.${MAPPED_RAM_MIN.minor}+): emu cold-boots every start`,
       },
   };
+}
+
+/** UEFI for aarch64 guests, if installed (needed only by firmware-booted images). */
+function firmwareOf(guestArch: Arch, qemuSystem: string): Firmware | null {
+  return guestArch === "aarch64" ? findAarch64Firmware(qemuSystem) : null;
 }
 
 function sameKey(a: ProbeKey, b: ProbeKey): boolean {

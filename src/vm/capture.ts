@@ -30,7 +30,7 @@ import {
   snapshotMismatches,
   writeSnapshotMeta,
 } from "./snapshot.ts";
-import { vmSpec } from "./spec.ts";
+import { firmwareIdentity, provideVarsStore, vmSpec } from "./spec.ts";
 import { compressState } from "./state_file.ts";
 import { SNAPSHOT_FILES } from "../config/filenames.ts";
 import { notReadyError, writeRuntimeDisk } from "./_boot.ts";
@@ -71,6 +71,7 @@ export function snapshotLocation(
     imageSha256: image.sha256,
     imageVersion: image.version,
     spec: placeholder,
+    firmware: firmwareIdentity(placeholder, probe),
   });
   return {
     dir: join(imageSnapshotsDir(settings.layout.snapshots, image), fingerprint),
@@ -116,6 +117,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
       imageSha256: image.sha256,
       imageVersion: image.version,
       spec: location.spec,
+      firmware: firmwareIdentity(location.spec, probe),
     });
     if (mismatches.length === 0) return { dir: location.dir, meta: existing, reused: true };
     progress(`the snapshot does not match this host (${mismatches.join("; ")}): recapturing`);
@@ -151,6 +153,8 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
   let pid = 0;
   try {
     await createOverlay(probe.qemu.img, image.disk, run.disk);
+    // The capture's own NVRAM, kept beside its disk: every resume copies it.
+    await provideVarsStore(spec, probe);
     // The runtime disk of a snapshot holds no per-instance values (no ports): those come
     // at rotation.
     await writeRuntimeDisk(run.runtimeIso, "capture", profile, {});
@@ -207,6 +211,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
       state: compressed === undefined ? stateInfo : { ...stateInfo, compressed_bytes: compressed },
       ms: saveMs,
       clock,
+      firmware: firmwareIdentity(spec, probe),
     });
     await Deno.chmod(run.disk, 0o444);
     await Deno.remove(run.pidFile).catch(() => {});

@@ -21,7 +21,8 @@ import { killAndWait } from "../qemu/process.ts";
 import { backingFile } from "../qemu/img.ts";
 import type { Profile } from "../config/profile.ts";
 import type { Settings } from "../config/settings.ts";
-import { INSTANCE_FILES, SNAPSHOT_FILES } from "../config/filenames.ts";
+import { EFI_VARS_FILE, INSTANCE_FILES, SNAPSHOT_FILES } from "../config/filenames.ts";
+import { copyVarsStore } from "../qemu/firmware.ts";
 import { attachAgent } from "./_boot.ts";
 import { type ClockMethod, setGuestClock } from "./guest_clock.ts";
 import { resolveImage } from "./image_source.ts";
@@ -40,7 +41,7 @@ import {
   snapshotMismatches,
   writeSnapshotMeta,
 } from "./snapshot.ts";
-import { instanceRunPaths, vmSpec } from "./spec.ts";
+import { firmwareIdentity, instanceRunPaths, vmSpec } from "./spec.ts";
 import type { StartResult } from "./start_types.ts";
 import { resolvePorts } from "./start.ts";
 
@@ -206,6 +207,10 @@ export async function saveCheckpoint(
         // The migration ended with QEMU's disks flushed and idle: the run disk as it is
         // now belongs to the RAM just saved.
         await Deno.copyFile(paths.runDisk, join(staging, SNAPSHOT_FILES.disk));
+        // A firmware-booted guest's NVRAM belongs to that RAM too.
+        if (spec.firmware?.vars) {
+          await copyVarsStore(spec.firmware.vars, join(staging, EFI_VARS_FILE));
+        }
       } finally {
         await qmp.cont({ timeoutMs: 10_000 }).catch(() => continueGuest(paths.qmpSocket));
         pausedMs = Math.round(performance.now() - paused);
@@ -230,6 +235,7 @@ export async function saveCheckpoint(
         state,
         ms: pausedMs,
         clock,
+        firmware: firmwareIdentity(spec, probe),
       }),
       checkpoint: {
         name: checkpoint,
@@ -294,6 +300,7 @@ export async function restoreCheckpoint(options: CheckpointOptions): Promise<Sta
     imageSha256: image.sha256,
     imageVersion: image.version,
     spec,
+    firmware: firmwareIdentity(spec, probe),
   });
   if (!(await Deno.stat(found.meta.checkpoint.backing).then(() => true, () => false))) {
     mismatches.push(`the disk it was saved on top of is gone (${found.meta.checkpoint.backing})`);

@@ -6,7 +6,7 @@
 import { launch, waitReady } from "./boot.ts";
 import { createOverlay } from "../qemu/img.ts";
 import { writeRecord } from "./record.ts";
-import { vmSpec } from "./spec.ts";
+import { provideVarsStore, vmSpec } from "./spec.ts";
 import { stopInstance } from "./stop.ts";
 import type { BootContext, StartResult } from "./start_types.ts";
 import { PhaseTimer } from "./timings.ts";
@@ -27,12 +27,15 @@ export async function coldBoot(ctx: BootContext): Promise<StartResult> {
   );
   const timer = new PhaseTimer();
   const spec = await timer.time("prepare", async () => {
+    // The spec first: what it refuses (missing firmware) is refused before any file is made.
+    const spec = vmSpec(profile, image, probe, runPaths(ctx, paths.runtimeIso, false));
     if (!(await Deno.stat(paths.runDisk).then(() => true, () => false))) {
       await createOverlay(probe.qemu.img, image.disk, paths.runDisk);
     }
+    await provideVarsStore(spec, probe);
     await writeRuntimeDisk(paths.runtimeIso, options.name, profile, ctx.ports);
     await Deno.writeTextFile(paths.serialLog, "");
-    return vmSpec(profile, image, probe, runPaths(ctx, paths.runtimeIso, false));
+    return spec;
   });
   const pid = await timer.time("launch", () => launch(probe.qemu.path, spec));
   const record = newRecord(ctx, pid, "cold", null, paths.runtimeIso);

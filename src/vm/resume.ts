@@ -17,12 +17,12 @@ import { type InstanceRecord, writeRecord } from "./record.ts";
 import { markSnapshotBad, readSnapshot, snapshotMismatches } from "./snapshot.ts";
 import { suspendDir } from "./suspend.ts";
 import { decompressStateSparse } from "./state_file.ts";
-import { vmSpec } from "./spec.ts";
+import { firmwareIdentity, provideVarsStore, vmSpec } from "./spec.ts";
 import type { VmSpec } from "../qemu/argv.ts";
 import type { BootContext, StartResult } from "./start_types.ts";
 import { ResumeFailed } from "./start_types.ts";
 import { becomeHealthy, newRecord, runPaths, settleGuest, waitHealthyTimed } from "./_boot.ts";
-import { SNAPSHOT_FILES } from "../config/filenames.ts";
+import { EFI_VARS_FILE, SNAPSHOT_FILES } from "../config/filenames.ts";
 import { PhaseTimer } from "./timings.ts";
 import type { ClockMethod } from "./guest_clock.ts";
 
@@ -131,13 +131,14 @@ async function resumeFromState(ctx: BootContext, r: StateResume): Promise<StartR
 /** Resume from `snapshot` (docs/architecture.md, «Start: resume and rotation», steps 2–4). */
 export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult> {
   const { paths, profile, progress } = ctx;
+  const spec = vmSpec(
+    profile,
+    ctx.image,
+    ctx.probe,
+    runPaths(ctx, join(snapshot.dir, SNAPSHOT_FILES.runtimeIso), true),
+  );
   return await resumeFromState(ctx, {
-    spec: vmSpec(
-      profile,
-      ctx.image,
-      ctx.probe,
-      runPaths(ctx, join(snapshot.dir, SNAPSHOT_FILES.runtimeIso), true),
-    ),
+    spec,
     disk: async () => {
       await Deno.remove(paths.runDisk).catch(() => {});
       await createOverlay(
@@ -145,6 +146,7 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
         join(snapshot.dir, SNAPSHOT_FILES.disk),
         paths.runDisk,
       );
+      await provideVarsStore(spec, ctx.probe, join(snapshot.dir, EFI_VARS_FILE));
     },
     statePath: () => rawState(snapshot, progress),
     boot: "resume",
@@ -204,6 +206,7 @@ export async function resumeSuspended(
     imageSha256: ctx.image.sha256,
     imageVersion: ctx.image.version,
     spec,
+    firmware: firmwareIdentity(spec, ctx.probe),
   });
   if (mismatches.length > 0) {
     await Deno.remove(dir, { recursive: true });
@@ -238,14 +241,15 @@ export async function resumeCheckpoint(
   snapshot: string | null,
 ): Promise<StartResult> {
   const { paths, profile } = ctx;
+  const spec = vmSpec(
+    profile,
+    ctx.image,
+    ctx.probe,
+    runPaths(ctx, join(found.dir, SNAPSHOT_FILES.runtimeIso), true),
+  );
   try {
     return await resumeFromState(ctx, {
-      spec: vmSpec(
-        profile,
-        ctx.image,
-        ctx.probe,
-        runPaths(ctx, join(found.dir, SNAPSHOT_FILES.runtimeIso), true),
-      ),
+      spec,
       disk: async () => {
         await Deno.remove(paths.runDisk).catch(() => {});
         await createOverlay(
@@ -253,6 +257,7 @@ export async function resumeCheckpoint(
           join(found.dir, SNAPSHOT_FILES.disk),
           paths.runDisk,
         );
+        await provideVarsStore(spec, ctx.probe, join(found.dir, EFI_VARS_FILE));
       },
       statePath: () => Promise.resolve(join(found.dir, found.meta.state.file)),
       boot: "checkpoint",

@@ -42,6 +42,12 @@ export interface SnapshotMeta {
    * a resume skips a `date` the guest showed it lacks. Absent in older snapshots.
    */
   clock?: ClockMethod;
+  /**
+   * The UEFI firmware a firmware-booted arm64 guest ran (code and variable-store template,
+   * each as path, size and modification time): its runtime services live in the saved
+   * RAM, so another firmware build must not resume it. Absent for every other guest.
+   */
+  firmware?: string;
   /** Set when a resume from it failed to load: it is recaptured, not retried. */
   bad: { reason: string; at: string } | null;
 }
@@ -53,6 +59,8 @@ export interface FingerprintFields {
   /** Covers what the disk hash does not, e.g. a direct-boot kernel and initrd. */
   imageVersion: string;
   spec: VmSpec;
+  /** {@linkcode SnapshotMeta.firmware}, `null` or absent without firmware. */
+  firmware?: string | null;
 }
 
 /** Hex fingerprint of everything a RAM snapshot depends on. */
@@ -67,6 +75,8 @@ export function snapshotFingerprint(f: FingerprintFields): string {
     memory: f.spec.memoryMib,
     cpus: f.spec.cpus,
     topology: topologyHash(f.spec),
+    // Only when there is one, so the fingerprints of other guests stay as they were.
+    ...(f.firmware ? { firmware: f.firmware } : {}),
   });
   return createHash("sha256").update(canonical).digest("hex").slice(0, 16);
 }
@@ -130,6 +140,7 @@ export function snapshotMismatches(
   check("memory", meta.memory_mib, now.spec.memoryMib);
   check("vCPUs", meta.cpus, now.spec.cpus);
   check("device topology", meta.topology_hash.slice(0, 12), topologyHash(now.spec).slice(0, 12));
+  check("firmware", meta.firmware ?? "none", now.firmware ?? "none");
   return out;
 }
 
@@ -143,6 +154,7 @@ export function newSnapshotMeta(fields: {
   state: { logical_bytes: number; allocated_bytes: number; compressed_bytes?: number };
   ms: number;
   clock?: ClockMethod;
+  firmware?: string | null;
 }): SnapshotMeta {
   return {
     schema: 1,
@@ -160,6 +172,7 @@ export function newSnapshotMeta(fields: {
     state: { file: fields.stateFile, ...fields.state },
     capture_ms: fields.ms,
     ...(fields.clock ? { clock: fields.clock } : {}),
+    ...(fields.firmware ? { firmware: fields.firmware } : {}),
     bad: null,
   };
 }

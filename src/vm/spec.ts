@@ -5,11 +5,15 @@
  *
  * @module
  */
+import { dirname, join } from "node:path";
 import type { ImageInfo } from "../artifact/image_json.ts";
+import { EFI_VARS_FILE } from "../config/filenames.ts";
 import type { InstancePaths } from "../config/paths.ts";
 import type { Profile } from "../config/profile.ts";
 import type { VmSpec } from "../qemu/argv.ts";
 import type { ProbeResult } from "../qemu/probe.ts";
+import { bootFirmware, copyVarsStore } from "../qemu/firmware.ts";
+import { machineOption } from "../qemu/machine.ts";
 
 /** Per-run paths and ports. */
 export interface RunPaths {
@@ -45,6 +49,15 @@ export function instanceRunPaths(
   };
 }
 
+/**
+ * The UEFI variable store a run disk goes with: beside it, so it travels with the disk
+ * (the capture's with the capture disk, an instance's with its run disk, a checkpoint's
+ * with its copy) — the firmware's NVRAM must match the RAM it is resumed with.
+ */
+export function efiVarsBeside(disk: string): string {
+  return join(dirname(disk), EFI_VARS_FILE);
+}
+
 /** The spec for `profile` on `image` with the probe's machine, accelerator and CPU. */
 export function vmSpec(
   profile: Profile,
@@ -52,9 +65,9 @@ export function vmSpec(
   probe: ProbeResult,
   run: RunPaths,
 ): VmSpec {
-  return {
+  const spec: VmSpec = {
     arch: image.arch,
-    machine: probe.machine,
+    machine: machineOption(probe.machine, image.arch, probe.accel.accel).value,
     accel: probe.accel.accel,
     cpu: probe.cpu.model,
     memoryMib: profile.vm.memory_mib,
@@ -77,6 +90,48 @@ export function vmSpec(
         kernel: { path: image.boot.kernel, initrd: image.boot.initrd, append: image.boot.append },
       }
       : {}),
-    ...(probe.firmware ? { firmware: probe.firmware.path } : {}),
   };
+  const firmware = bootFirmware({
+    arch: image.arch,
+    directKernel: image.boot !== undefined,
+    found: probe.firmware,
+    vars: efiVarsBeside(run.disk),
+    qemuPath: probe.qemu.path,
+    os: probe.host.os,
+  });
+  return firmware ? { ...spec, firmware } : spec;
+}
+
+/**
+ * Gives a firmware-booted run its UEFI variable store before QEMU starts: a copy of
+ * `from` (the snapshot's or checkpoint's, which match the RAM about to be loaded), or —
+ * without `from` — the firmware's template unless the run already has one (an instance
+ * keeps its NVRAM across cold boots, like a disk). Nothing for other runs.
+ */
+export async function provideVarsStore(
+  spec: VmSpec,
+  probe: ProbeResult,
+  from?: string,
+): Promise<void> {
+  const vars = spec.firmware?.vars;
+  if (!vars) return;
+  if (from !== undefined) return await copyVarsStore(from, vars);
+  if (await Deno.stat(vars).then(() => true, () => false)) return;
+  await copyVarsStore(probe.firmware!.vars!, vars);
+}
+
+/**
+ * What identifies the firmware a run boots (see `SnapshotMeta.firmware`): path, size and
+ * modification time of the code and of the variable-store template; `null` without
+ * firmware. A stat, not a hash: it runs at every resume, and a package upgrade changes
+ * both size or time.
+ */
+export function firmwareIdentity(spec: VmSpec, probe: ProbeResult): string | null {
+  if (!spec.firmware) return null;
+  const id = (path: string) => {
+    const info = Deno.statSync(path);
+    return `${path} ${info.size} ${info.mtime?.toISOString() ?? "?"}`;
+  };
+  const template = probe.firmware?.vars;
+  return [id(spec.firmware.code), ...(template ? [id(template)] : [])].join("; ");
 }

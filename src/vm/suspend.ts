@@ -22,7 +22,7 @@ import { QmpClient } from "../protocol/mod.ts";
 import { waitForExit } from "../qemu/process.ts";
 import { type InstanceRecord, writeRecord } from "./record.ts";
 import { newSnapshotMeta, readSnapshot, type SnapshotMeta, writeSnapshotMeta } from "./snapshot.ts";
-import { instanceRunPaths, vmSpec } from "./spec.ts";
+import { firmwareIdentity, instanceRunPaths, vmSpec } from "./spec.ts";
 import { INSTANCE_FILES } from "../config/filenames.ts";
 import { continueGuest, recoverInterrupted } from "./recover.ts";
 import { qemuGoneError } from "./boot.ts";
@@ -117,6 +117,7 @@ export async function suspendInstance(
       stateFile: "state.raw",
       state: stateInfo,
       ms: Math.round(performance.now() - started),
+      firmware: firmwareIdentity(spec, probe),
     });
     await writeSnapshotMeta(staging, meta);
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -40,6 +40,8 @@ export interface Tool {
   name: string;
   pkg: string;
   args?: string[];
+  /** What to call it in messages, when the command is only a probe (`test -f FILE`). */
+  label?: string;
 }
 
 /** The tools the tests use. */
@@ -63,13 +65,26 @@ export const TOOLS = {
   xorriso: { name: "xorriso", pkg: "xorriso", args: ["-version"] },
   bsdtar: { name: "bsdtar", pkg: "libarchive-tools" },
   cloudInit: { name: "cloud-init", pkg: "cloud-init" },
+  qemuArm: { name: "qemu-system-aarch64", pkg: "qemu-system-arm (bookworm-backports)" },
+  aavmf: {
+    name: "test",
+    args: ["-f", "/usr/share/AAVMF/AAVMF_CODE.fd"],
+    label: "UEFI firmware for arm64 (/usr/share/AAVMF)",
+    pkg: "qemu-efi-aarch64",
+  },
+  mtools: { name: "mcopy", pkg: "mtools", args: ["-V"] },
+  mkfsVfat: { name: "mkfs.vfat", pkg: "dosfstools", args: ["--help"] },
+  syslinux: { name: "syslinux", pkg: "syslinux syslinux-common" },
+  sfdisk: { name: "sfdisk", pkg: "fdisk" },
+  readelf: { name: "readelf", pkg: "binutils" },
 } as const satisfies Record<string, Tool>;
 
 const present = new Map<string, boolean>();
 const reported = new Set<string>();
 
 function hasToolSync(tool: Tool): boolean {
-  let found = present.get(tool.name);
+  const key = [tool.name, ...(tool.args ?? [])].join(" ");
+  let found = present.get(key);
   if (found === undefined) {
     try {
       found = new Deno.Command(tool.name, {
@@ -81,7 +96,7 @@ function hasToolSync(tool: Tool): boolean {
     } catch {
       found = false;
     }
-    present.set(tool.name, found);
+    present.set(key, found);
   }
   return found;
 }
@@ -97,10 +112,12 @@ export function needs(...tools: Tool[]): { ignore: boolean } {
   const strict = Deno.env.get("EMU_TEST_ALLOW_MISSING") !== "1" && Deno.env.get("CI") === "true";
   if (missing.length === 0 || strict) return { ignore: false };
   for (const t of missing) {
-    if (reported.has(t.name)) continue;
-    reported.add(t.name);
+    if (reported.has(t.label ?? t.name)) continue;
+    reported.add(t.label ?? t.name);
     console.warn(
-      `IGNORED (tool missing): tests that need ${t.name} (apt-get install ${t.pkg}; \`sudo bash .ci/install-deps\` installs everything)`,
+      `IGNORED (tool missing): tests that need ${
+        t.label ?? t.name
+      } (apt-get install ${t.pkg}; \`sudo bash .ci/install-deps\` installs everything)`,
     );
   }
   return { ignore: true };
@@ -108,5 +125,29 @@ export function needs(...tools: Tool[]): { ignore: boolean } {
 
 /** The tools a whole-VM test with the fast fixture needs. */
 export const VM_TOOLS = [TOOLS.qemu, TOOLS.qemuGa, TOOLS.apt];
+/** What an arm64 guest needs beyond the x86_64 ones: QEMU for arm64, and readelf for its fixture. */
+export const ARM64_TOOLS = [...VM_TOOLS, TOOLS.qemuArm, TOOLS.readelf];
+/** What the firmware-bootable fixtures need to be built and booted. */
+export const BOOTABLE_TOOLS = [
+  ...VM_TOOLS,
+  TOOLS.mtools,
+  TOOLS.mkfsVfat,
+  TOOLS.syslinux,
+  TOOLS.sfdisk,
+  TOOLS.mkfs,
+];
+
+/**
+ * In CI, fails unless every tool is there (a test `needs()` did not ignore must not pass
+ * silently without them); elsewhere `needs()` already ignored the test.
+ */
+export async function requireTools(...tools: Tool[]): Promise<void> {
+  for (const t of tools) {
+    if (!await requireTool(t.name, t.pkg, t.args)) {
+      throw new Error(`${t.label ?? t.name} is missing (apt-get install ${t.pkg})`);
+    }
+  }
+}
+
 /** The three independent ISO readers. */
 export const ISO_READERS = [TOOLS.isoinfo, TOOLS.xorriso, TOOLS.bsdtar];

@@ -6,7 +6,7 @@ import { needs, requireTool, TOOLS } from "../_helpers/require.ts";
 for (
   const [arch, binary, pkg, cpu] of [
     ["x86_64", "qemu-system-x86_64", "qemu-system-x86", "max"],
-    ["aarch64", "qemu-system-aarch64", "qemu-system-arm", "cortex-a76"],
+    ["aarch64", "qemu-system-aarch64", "qemu-system-arm", "neoverse-n1"],
   ] as const
 ) {
   Deno.test(`test guest: ${arch} runs to its exit code under TCG`, async () => {

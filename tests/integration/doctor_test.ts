@@ -160,9 +160,29 @@ Deno.test("doctor: unknown guest architecture is a usage error", async () => {
   assert.equal(r.code, 2);
   assert.match(
     r.stderr,
-    /^error\[usage\]: Option '--arch <arch>' argument 'riscv64' is invalid\. Allowed choices are x86_64, aarch64\./,
+    /^error\[usage\]: Cannot use --arch riscv64: expected x86_64 \(amd64\) or aarch64 \(arm64\)\n/,
   );
 });
+
+Deno.test(
+  "doctor --arch arm64 is aarch64 (Debian's and Apple's word), with its machine, CPU model and firmware",
+  needs(TOOLS.qemuArm),
+  async () => {
+    const home = await Deno.makeTempDir({ prefix: "emu-doctor-arch-" });
+    try {
+      const arm = await spawnEmu(["doctor", "--arch", "arm64", "--json"], {
+        env: { EMU_HOME: home, EMU_RUNTIME_DIR: `${home}/run` },
+      });
+      const checks = JSON.parse(arm.stdout).checks as { id: string; summary: string }[];
+      const summary = (id: string) => checks.find((c) => c.id === id)?.summary ?? "";
+      assert.match(summary("machine"), /^machine type virt-\d+\.\d+ /);
+      assert.match(summary("cpu"), /^CPU model neoverse-n1: arm64 guest emulated on x86_64/);
+      assert.match(summary("firmware"), /UEFI firmware|no UEFI firmware for arm64/);
+    } finally {
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+);
 
 Deno.test(
   "doctor: a profile port already bound → fail naming the port, exit 1",

@@ -2,6 +2,13 @@ import assert from "node:assert/strict";
 import { validateProfile } from "../../../src/config/profile.ts";
 import { defaultProfileJson } from "../../../src/config/default_profile.ts";
 import { buildArgv, topologyHash, type VmSpec } from "../../../src/qemu/argv.ts";
+import {
+  type Accelerator,
+  type Arch,
+  chooseCpuModel,
+  type CpuQuirks,
+} from "../../../src/qemu/cpu_model.ts";
+import { machineOption } from "../../../src/qemu/machine.ts";
 
 /** The demo profile's VM, as the lifecycle will describe it. */
 function demoSpec(overrides: Partial<VmSpec> = {}): VmSpec {
@@ -134,11 +141,192 @@ Deno.test("argv: direct kernel boot and aarch64 firmware", () => {
     "-append",
     "console=ttyS0",
   ]);
-  const arm = buildArgv(
-    demoSpec({ arch: "aarch64", machine: "virt-10.0", cpu: "cortex-a76", firmware: "/fw/code.fd" }),
-  );
-  assert.ok(arm.includes("if=pflash,format=raw,readonly=on,file=/fw/code.fd"));
 });
+
+Deno.test("argv: a firmware-booted arm64 guest (golden): UEFI code read-only, its own variable store, GICv3, no vmgenid", () => {
+  const spec = demoSpec({
+    arch: "aarch64",
+    machine: machineOption("virt-10.0", "aarch64", "tcg").value,
+    cpu: "neoverse-n1",
+    forwards: [{ name: "api", host: 36700, guest: 8080 }],
+    firmware: {
+      kind: "pflash",
+      code: "/usr/share/AAVMF/AAVMF_CODE.fd",
+      vars: "/home/ada/.emu/instances/default/efivars.fd",
+    },
+  });
+  assert.deepEqual(buildArgv(spec), [
+    "-name",
+    "default,process=emu-default",
+    "-nodefaults",
+    "-machine",
+    "virt-10.0,gic-version=3",
+    "-accel",
+    "tcg",
+    "-cpu",
+    "neoverse-n1",
+    "-drive",
+    "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd",
+    "-drive",
+    "if=pflash,format=raw,unit=1,file=/home/ada/.emu/instances/default/efivars.fd",
+    "-m",
+    "1024",
+    "-smp",
+    "2",
+    "-drive",
+    "if=none,id=disk0,format=qcow2,file=/home/ada/.emu/instances/default/run.qcow2,discard=unmap",
+    "-device",
+    "virtio-blk-pci,drive=disk0,id=vd0,bootindex=0",
+    "-drive",
+    "if=none,id=cfg0,format=raw,readonly=on,file=/home/ada/.emu/instances/default/runtime.iso",
+    "-device",
+    "virtio-blk-pci,drive=cfg0,id=vd1",
+    "-netdev",
+    "user,id=net0,ipv6=off,hostfwd=tcp:127.0.0.1:36700-:8080",
+    "-device",
+    "virtio-net-pci,netdev=net0,id=nic0",
+    "-device",
+    "virtio-serial-pci,id=vser0",
+    "-chardev",
+    "socket,id=qga0,path=/tmp/emu-1000/default.qga,server=on,wait=off",
+    "-device",
+    "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
+    "-chardev",
+    "socket,id=qmp0,path=/tmp/emu-1000/default.qmp,server=on,wait=off",
+    "-mon",
+    "chardev=qmp0,mode=control",
+    "-object",
+    "rng-random,id=rng0,filename=/dev/urandom",
+    "-device",
+    "virtio-rng-pci,rng=rng0,id=rng0dev",
+    "-display",
+    "none",
+    "-serial",
+    "file:/home/ada/.emu/instances/default/serial.log",
+    "-daemonize",
+    "-pidfile",
+    "/home/ada/.emu/instances/default/qemu.pid",
+  ]);
+  // A plain -bios image (no variable store).
+  const bios = buildArgv({
+    ...spec,
+    firmware: { kind: "bios", code: "/fw/QEMU_EFI.fd", vars: null },
+  });
+  assert.deepEqual(bios.slice(bios.indexOf("-bios"), bios.indexOf("-bios") + 2), [
+    "-bios",
+    "/fw/QEMU_EFI.fd",
+  ]);
+  assert.ok(!bios.some((a) => a.startsWith("if=pflash")));
+  // The variable store's path is per run, so it is not part of the topology hash; its
+  // presence is.
+  const moved = { ...spec, firmware: { ...spec.firmware!, vars: "/elsewhere/efivars.fd" } };
+  assert.equal(topologyHash(moved), topologyHash(spec));
+  assert.notEqual(topologyHash({ ...spec, firmware: undefined }), topologyHash(spec));
+  assert.throws(
+    () => buildArgv({ ...spec, firmware: { ...spec.firmware!, vars: "efivars.fd" } }),
+    { message: /UEFI variable store "efivars.fd" is not an absolute path/ },
+  );
+});
+
+/**
+ * The accelerated command lines emu would run on hosts this machine is not (macOS with
+ * HVF, Linux with a working KVM, arm64 hosts): they cannot run here, so each host pair's
+ * machine, accelerator and CPU, as the probe's decisions make them, is pinned here.
+ */
+const HOST_PAIRS: {
+  host: string;
+  hostArch: Arch;
+  guest: Arch;
+  accel: Accelerator;
+  quirks?: CpuQuirks;
+  qemu?: { major: number; minor: number };
+  expect: string[];
+}[] = [
+  {
+    host: "Linux x86_64 with KVM",
+    hostArch: "x86_64",
+    guest: "x86_64",
+    accel: "kvm",
+    expect: ["-machine", "pc-q35-10.0", "-accel", "kvm", "-cpu", "host"],
+  },
+  {
+    host: "Linux arm64 with KVM (e.g. Graviton)",
+    hostArch: "aarch64",
+    guest: "aarch64",
+    accel: "kvm",
+    expect: ["-machine", "virt-10.0,gic-version=host", "-accel", "kvm", "-cpu", "host"],
+  },
+  {
+    host: "macOS on Apple M1–M3 (HVF)",
+    hostArch: "aarch64",
+    guest: "aarch64",
+    accel: "hvf",
+    expect: ["-machine", "virt-10.0", "-accel", "hvf", "-cpu", "host"],
+  },
+  {
+    host: "macOS on Apple M4 (HVF), QEMU 10.0",
+    hostArch: "aarch64",
+    guest: "aarch64",
+    accel: "hvf",
+    quirks: { appleSme: true },
+    qemu: { major: 10, minor: 0 },
+    expect: ["-machine", "virt-10.0", "-accel", "hvf", "-cpu", "host"],
+  },
+  {
+    host: "macOS on Apple M4 (HVF), QEMU 9.2",
+    hostArch: "aarch64",
+    guest: "aarch64",
+    accel: "hvf",
+    quirks: { appleSme: true },
+    qemu: { major: 9, minor: 2 },
+    expect: ["-machine", "virt-9.2", "-accel", "hvf", "-cpu", "cortex-a72"],
+  },
+  {
+    host: "macOS on Intel (HVF)",
+    hostArch: "x86_64",
+    guest: "x86_64",
+    accel: "hvf",
+    quirks: { intelMac: true },
+    expect: ["-machine", "pc-q35-10.0", "-accel", "hvf", "-cpu", "host,-pdpe1gb"],
+  },
+  {
+    host: "x86_64 host, arm64 guest (TCG; runs here)",
+    hostArch: "x86_64",
+    guest: "aarch64",
+    accel: "tcg",
+    expect: ["-machine", "virt-10.0,gic-version=3", "-accel", "tcg", "-cpu", "neoverse-n1"],
+  },
+  {
+    host: "arm64 host, x86_64 guest (TCG)",
+    hostArch: "aarch64",
+    guest: "x86_64",
+    accel: "tcg",
+    expect: ["-machine", "pc-q35-10.0", "-accel", "tcg", "-cpu", "qemu64"],
+  },
+];
+
+for (const pair of HOST_PAIRS) {
+  Deno.test(`argv (golden, not runnable here unless TCG): ${pair.host}, ${pair.guest} guest`, () => {
+    const versioned = pair.guest === "x86_64"
+      ? "pc-q35-10.0"
+      : `virt-${pair.qemu ? `${pair.qemu.major}.${pair.qemu.minor}` : "10.0"}`;
+    const argv = buildArgv(demoSpec({
+      arch: pair.guest,
+      machine: machineOption(versioned, pair.guest, pair.accel).value,
+      accel: pair.accel,
+      cpu: chooseCpuModel({
+        guest: pair.guest,
+        host: pair.hostArch,
+        accel: pair.accel,
+        quirks: pair.quirks,
+        qemu: pair.qemu,
+      }).model,
+    }));
+    const at = argv.indexOf("-machine");
+    assert.deepEqual(argv.slice(at, at + 6), pair.expect);
+    assert.equal(argv.includes("vmgenid,id=vmgen0"), pair.guest === "x86_64");
+  });
+}
 
 Deno.test("argv: a relative path is refused (QEMU's -daemonize changes directory to /)", () => {
   assert.throws(() => buildArgv(demoSpec({ disk: "instances/default/run.qcow2" })), {
