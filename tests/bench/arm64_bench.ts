@@ -2,7 +2,7 @@
  * arm64 guests and firmware boot under TCG on this x86_64 host, same run:
  *
  * 1. The arm64 CPU model: the fast arm64 fixture booted to ready with each candidate
- *    `-cpu` (emu's own command line otherwise), three times each, then powered off with
+ *    `-cpu` (emu's own command line otherwise), five times each (interleaved), then powered off with
  *    the power button; a candidate is stable when every boot was ready and powered off.
  * 2. Through the real `emu` process, per fixture — fast x86_64 and arm64 (direct kernel
  *    boot), bootable x86_64 (SeaBIOS + SYSLINUX) and arm64 (UEFI + systemd-boot): the best
@@ -22,6 +22,7 @@ const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 const CPU_CANDIDATES = ["neoverse-n1", "neoverse-n1", "cortex-a72", "cortex-a57", "max"];
 const BOOTS = 3;
+const CPU_BOOTS = 5;
 const dir = await Deno.makeTempDir({ prefix: "emu-arm64-bench-" });
 
 const log = () => {};
@@ -35,11 +36,16 @@ const fixtures = {
 // 1. CPU model candidates.
 const arm = fixtures["fast arm64 (direct kernel)"].dir;
 const image = JSON.parse(await Deno.readTextFile(join(arm, "image.json")));
-const cpuRows: { model: string; ready: number[]; failures: string[] }[] = [];
-for (const model of CPU_CANDIDATES) {
-  const row = { model, ready: [] as number[], failures: [] as string[] };
-  cpuRows.push(row);
-  for (let i = 0; i < BOOTS; i++) {
+const cpuRows = CPU_CANDIDATES.map((model) => ({
+  model,
+  ready: [] as number[],
+  failures: [] as string[],
+}));
+// Interleaved (one boot of each model per round), so a slow moment of the machine does not
+// fall on one model.
+for (let i = 0; i < CPU_BOOTS; i++) {
+  for (const row of cpuRows) {
+    const model = row.model;
     const run = join(dir, `cpu-${model}-${i}`);
     await Deno.mkdir(run);
     await new Deno.Command("qemu-img", {
@@ -111,7 +117,9 @@ for (const model of CPU_CANDIDATES) {
 
 const best = (xs: number[]) => (xs.length ? Math.min(...xs) : NaN);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(`\narm64 -cpu candidates (fast arm64 fixture, TCG on x86_64, ${BOOTS} boots each)`);
+console.log(
+  `\narm64 -cpu candidates (fast arm64 fixture, TCG on x86_64, ${CPU_BOOTS} boots each, interleaved)`,
+);
 console.log("model | ready ms best | median | stable");
 for (const r of cpuRows) {
   console.log(
