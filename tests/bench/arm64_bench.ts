@@ -12,15 +12,14 @@
  * Run with `deno task bench` (needs `deno task fixtures`); about 4 minutes.
  */
 import { join } from "node:path";
+import { runEmu } from "./_emu.ts";
 import { ensureBootableFixture } from "../../fixtures/bootable.ts";
 import { ensureFastFixture } from "../../fixtures/fast.ts";
 import { buildArgv } from "../../src/qemu/argv.ts";
 import { machineOption } from "../../src/qemu/machine.ts";
 import { QmpClient } from "../../src/protocol/mod.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
-const CPU_CANDIDATES = ["neoverse-n1", "neoverse-n1", "cortex-a72", "cortex-a57", "max"];
+const CPU_CANDIDATES = ["cortex-a76", "neoverse-n1", "cortex-a72", "cortex-a57", "max"];
 const BOOTS = 3;
 const CPU_BOOTS = 5;
 const dir = await Deno.makeTempDir({ prefix: "emu-arm64-bench-" });
@@ -130,16 +129,7 @@ for (const r of cpuRows) {
 }
 
 // 2. emu: cold boot vs resume, per fixture.
-const emu = async (profile: string, home: string, ...args: string[]) => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, MAIN, "--config", profile, ...args],
-    env: { EMU_HOME: home, EMU_RUNTIME_DIR: join(home, "run"), NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
-};
+const emu = runEmu;
 const emuRows: { label: string; cold: number[]; resume: number[] }[] = [];
 for (const [label, fixture] of Object.entries(fixtures)) {
   const home = join(dir, label.replace(/\W+/g, "-"));

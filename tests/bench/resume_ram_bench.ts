@@ -9,10 +9,9 @@
  * Run with `deno task bench` (needs `deno task fixtures`; about 8 GiB of disk and RAM).
  */
 import { join } from "node:path";
+import { runEmu } from "./_emu.ts";
 import { ensureFastFixture } from "../../fixtures/fast.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 const MIB = 2 ** 20;
 const MEMORY_MIB = 4608;
 const DIRTY_MIB = [0, 512, 1024, 2048, 4096];
@@ -29,16 +28,7 @@ interface Row {
 }
 const rows: Row[] = [];
 
-const emu = async (profile: string, home: string, ...args: string[]): Promise<string> => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, MAIN, "--config", profile, ...args],
-    env: { EMU_HOME: home, EMU_RUNTIME_DIR: join(home, "run"), NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
-};
+const emu = runEmu;
 
 for (const dirtyMib of DIRTY_MIB) {
   const home = join(dir, `dirty-${dirtyMib}`);
