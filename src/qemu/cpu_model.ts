@@ -93,7 +93,7 @@ export function chooseCpuModel(
     return {
       model: "neoverse-n1",
       reason:
-        "arm64 guest emulated on x86_64: neoverse-n1 (Armv8.2 with LSE atomics, which images built for Graviton or Apple silicon may use), measured here as fast to boot as the Armv8.0 cores and 25% faster than max (BENCHMARKS.md, «arm64 guests»)",
+        "arm64 guest emulated on x86_64: neoverse-n1, the newest of the named cores (Armv8.2 with LSE atomics, which images built for Graviton or Apple silicon may use); measured here they boot within noise of each other and 20-25% faster than max (BENCHMARKS.md, «arm64 guests»)",
     };
   }
   return { model: "qemu64", reason: "x86_64 guest emulated on arm64: the baseline x86_64 model" };
