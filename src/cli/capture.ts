@@ -7,6 +7,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { probeHost } from "../qemu/probe.ts";
 import { captureSnapshot } from "../vm/capture.ts";
+import type { SnapshotMeta } from "../vm/snapshot.ts";
 import { resolveImage } from "../vm/image_source.ts";
 import { healthTimeoutOption, profileFor } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
@@ -24,7 +25,7 @@ export function registerCapture(program: Command, io: CliIo): void {
     .option("--force", "capture again even if a good snapshot exists")
     .option(
       "--compress",
-      "keep the state zstd-compressed (smaller; the first resume decompresses it once)",
+      "keep the guest's RAM zstd-compressed (smaller; the first resume decompresses it once)",
     )
     .addOption(healthTimeoutOption())
     .action(async (options, cmd) => {
@@ -54,14 +55,21 @@ export function registerCapture(program: Command, io: CliIo): void {
       out.result(
         snapshot.reused
           ? `snapshot ${meta.fingerprint} is up to date (${snapshot.dir}); --force captures again`
-          : `snapshot ${meta.fingerprint} captured: state ${
-            (meta.state.logical_bytes / MIB).toFixed(0)
-          } MiB ` +
-            `(${(meta.state.allocated_bytes / MIB).toFixed(0)} MiB allocated${
-              meta.state.compressed_bytes === undefined
-                ? ""
-                : `, ${(meta.state.compressed_bytes / MIB).toFixed(0)} MiB as zstd`
-            }), saved in ${(meta.capture_ms / 1000).toFixed(1)} s`,
+          : `snapshot ${meta.fingerprint} captured: ${ramSummary(meta)}, device state ${
+            (meta.state.allocated_bytes / 1024).toFixed(0)
+          } KiB, saved in ${(meta.capture_ms / 1000).toFixed(1)} s`,
       );
     });
+}
+
+/** "RAM 1024 MiB (353 MiB in use[, 68 MiB as zstd])". */
+function ramSummary(meta: SnapshotMeta): string {
+  const ram = meta.ram;
+  if (ram === undefined) return `state ${(meta.state.logical_bytes / MIB).toFixed(0)} MiB`;
+  const zstd = ram.compressed_bytes === undefined
+    ? ""
+    : `, ${(ram.compressed_bytes / MIB).toFixed(0)} MiB as zstd`;
+  return `RAM ${(ram.logical_bytes / MIB).toFixed(0)} MiB (${
+    (ram.allocated_bytes / MIB).toFixed(0)
+  } MiB in use${zstd})`;
 }

@@ -29,8 +29,12 @@ export const IMAGE_FILES = {
 /** The files of a snapshot (`snapshots/<image-id>/<fingerprint>/`). */
 export const SNAPSHOT_FILES = {
   meta: "snapshot.json",
+  /** Device state (and, for a suspend or checkpoint, all RAM: mapped-ram). */
   state: "state.raw",
   compressedState: "state.zst",
+  /** A snapshot's guest RAM, as the capture's guest left it (resumed as a private mapping). */
+  ram: "ram.raw",
+  compressedRam: "ram.zst",
   /** The capture disk every resume boots on (read-only once captured). */
   disk: "disk.qcow2",
   runtimeIso: "runtime.iso",

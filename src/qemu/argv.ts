@@ -41,6 +41,14 @@ export interface VmSpec {
    * copy of the variable store, or one `bios` image.
    */
   firmware?: { kind: "pflash" | "bios"; code: string; vars: string | null };
+  /**
+   * Guest RAM in a file instead of anonymous memory (a snapshot's lazy restore): `shared`
+   * while capturing (the guest's RAM is written to the file itself), private when resuming
+   * (a copy-on-write mapping of it: the guest reads pages from the file as it touches
+   * them and its writes never reach it). Not part of the topology: QEMU names this RAM
+   * block like the anonymous one, so a state saved either way loads into the other.
+   */
+  ramFile?: { path: string; shared: boolean };
   /** Direct kernel boot (recorded in image.json). */
   kernel?: { path: string; initrd?: string; append?: string };
   /** `-name`, for `ps` and logs. */
@@ -55,6 +63,13 @@ const QEMU_BINARY: Record<Arch, string> = {
   x86_64: "qemu-system-x86_64",
   aarch64: "qemu-system-aarch64",
 };
+
+/**
+ * The machine's own name for its RAM block (QEMU's `default_ram_id`): a memory backend
+ * with this id and `x-use-canonical-path-for-ramblock-id=off` is, to migration, the same
+ * RAM as the machine's anonymous default.
+ */
+const DEFAULT_RAM_ID: Record<Arch, string> = { x86_64: "pc.ram", aarch64: "mach-virt.ram" };
 
 /** The `qemu-system-*` program for a guest architecture. */
 export function qemuBinaryName(arch: Arch): string {
@@ -80,6 +95,16 @@ export function buildArgv(spec: VmSpec): string[] {
   const argv: string[] = [];
   if (spec.name) argv.push("-name", `${spec.name},process=emu-${spec.name}`);
   argv.push(...topologyArgs(spec));
+  if (spec.ramFile) {
+    argv.push(
+      "-object",
+      `memory-backend-file,id=${
+        DEFAULT_RAM_ID[spec.arch]
+      },size=${spec.memoryMib}M,mem-path=${spec.ramFile.path},share=${
+        spec.ramFile.shared ? "on" : "off"
+      },x-use-canonical-path-for-ramblock-id=off`,
+    );
+  }
   if (spec.kernel) {
     argv.push("-kernel", spec.kernel.path);
     if (spec.kernel.initrd) argv.push("-initrd", spec.kernel.initrd);
@@ -94,7 +119,10 @@ export function buildArgv(spec: VmSpec): string[] {
 /** The device topology, in the order of docs/architecture.md, «VM topology and accelerator». */
 function topologyArgs(spec: VmSpec): string[] {
   const hostfwd = spec.forwards.map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join("");
-  const args = ["-nodefaults", "-machine", spec.machine, "-accel", spec.accel, "-cpu", spec.cpu];
+  const machine = spec.ramFile
+    ? `${spec.machine},memory-backend=${DEFAULT_RAM_ID[spec.arch]}`
+    : spec.machine;
+  const args = ["-nodefaults", "-machine", machine, "-accel", spec.accel, "-cpu", spec.cpu];
   if (spec.firmware?.kind === "bios") args.push("-bios", spec.firmware.code);
   else if (spec.firmware) {
     args.push("-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${spec.firmware.code}`);
@@ -156,6 +184,7 @@ function pathsOf(spec: VmSpec): [string, string][] {
     if (spec.kernel.initrd) paths.push(["initrd", spec.kernel.initrd]);
   }
   if (spec.pidFile) paths.push(["pid file", spec.pidFile]);
+  if (spec.ramFile) paths.push(["RAM file", spec.ramFile.path]);
   return paths;
 }
 
@@ -176,6 +205,7 @@ function pathsOf(spec: VmSpec): [string, string][] {
 export function topologyHash(spec: VmSpec): string {
   const placeholder: VmSpec = {
     ...spec,
+    ramFile: undefined,
     disk: "/disk",
     runtimeIso: "/runtime.iso",
     qmpSocket: "/qmp",

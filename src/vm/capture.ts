@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { statfsSync } from "node:fs";
 import { join } from "node:path";
 import type { ImageInfo } from "../artifact/image_json.ts";
 import { ensureRuntimeDir } from "../config/private_dir.ts";
@@ -18,7 +19,7 @@ import { launch, qemuGoneError, waitReady } from "./boot.ts";
 import { setGuestClock } from "./guest_clock.ts";
 import { QgaClient } from "../protocol/mod.ts";
 import { InstanceLock } from "./lock.ts";
-import { migrationChannels, saveToFileAndQuit } from "./migration.ts";
+import { migrationChannels, saveToFileAndQuit, syncStateFile } from "./migration.ts";
 import { createOverlay } from "../qemu/img.ts";
 import { freePort } from "./ports.ts";
 import {
@@ -148,6 +149,9 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
     pidFile: join(staging, SNAPSHOT_FILES.pid),
     name: `capture-${id}`,
     forwards,
+    // The guest's RAM lives in the snapshot's own file from the first instruction on;
+    // saving leaves it out, and a resume maps it instead of loading it.
+    ramFile: { path: join(staging, SNAPSHOT_FILES.ram), shared: true },
   };
   const spec = vmSpec(profile, image, probe, run);
   let pid = 0;
@@ -181,34 +185,37 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
       signal: options.signal,
     });
     const clock = await setGuestClock(qga, { timeoutMs: 10_000, signal: options.signal });
-    progress("saving RAM and device state");
+    progress("saving the device state (the guest's RAM is already in its file)");
     const saveStarted = performance.now();
     const stateInfo = await saveToFileAndQuit(
       run.qmpSocket,
       pid,
       join(staging, SNAPSHOT_FILES.state),
-      {
-        channels: migrationChannels(profile.vm.cpus),
-      },
+      { channels: migrationChannels(profile.vm.cpus), ramInFile: true },
     );
     pid = 0; // QEMU quit once the state was saved: later errors are not its.
+    // The RAM file was written through the page cache: on disk before it is published.
+    const ramPath = join(staging, SNAPSHOT_FILES.ram);
+    const ramInfo = await syncStateFile(ramPath);
     const saveMs = Math.round(performance.now() - saveStarted);
-    let stateFile: string = SNAPSHOT_FILES.state;
-    let compressed: number | undefined;
+    let ram: NonNullable<SnapshotMeta["ram"]> = { file: SNAPSHOT_FILES.ram, ...ramInfo };
     if (options.compress) {
-      progress("compressing the state (zstd)");
-      const raw = join(staging, SNAPSHOT_FILES.state);
-      compressed = await compressState(raw, join(staging, SNAPSHOT_FILES.compressedState));
-      await Deno.remove(raw);
-      stateFile = SNAPSHOT_FILES.compressedState;
+      progress("compressing the guest RAM (zstd)");
+      const compressed = await compressState(
+        ramPath,
+        join(staging, SNAPSHOT_FILES.compressedRam),
+      );
+      await Deno.remove(ramPath);
+      ram = { ...ram, file: SNAPSHOT_FILES.compressedRam, compressed_bytes: compressed };
     }
     const meta = newSnapshotMeta({
       fingerprint: location.fingerprint,
       qemuVersion: probe.qemu.versionText,
       image,
       spec,
-      stateFile,
-      state: compressed === undefined ? stateInfo : { ...stateInfo, compressed_bytes: compressed },
+      stateFile: SNAPSHOT_FILES.state,
+      state: stateInfo,
+      ram,
       ms: saveMs,
       clock,
       firmware: firmwareIdentity(spec, probe),
@@ -228,7 +235,22 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
     );
     return { dir: location.dir, meta, reused: false };
   } catch (caught) {
-    const err = (await qemuGoneError(pid, "capture a snapshot", caught)) ?? caught;
+    const gone = await qemuGoneError(pid, "capture a snapshot", caught);
+    // A guest whose RAM file finds no room dies (SIGBUS on the page it cannot get): a full
+    // disk, said as such.
+    const err = gone && freeBytes(staging) < FULL_BELOW_BYTES
+      ? new EmuError(
+        "disk_full",
+        `Cannot capture a snapshot: the disk is full (the guest's RAM is written to ${
+          join(staging, SNAPSHOT_FILES.ram)
+        } as it boots; QEMU stopped when it found no room)`,
+        {
+          hint:
+            "Free some space (`emu images` and `emu reset` free emu's own), then run the same command again; nothing was half-published.",
+          cause: gone,
+        },
+      )
+      : gone ?? caught;
     if (pid) await killAndWait(pid);
     for (const p of [run.qmpSocket, run.qgaSocket]) await Deno.remove(p).catch(() => {});
     // The serial log is read before the staging directory that holds it goes.
@@ -241,6 +263,19 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
     );
     await Deno.remove(staging, { recursive: true }).catch(() => {});
     throw failure;
+  }
+}
+
+/** Less free space than this, after QEMU died mid-capture, means the disk filled up. */
+const FULL_BELOW_BYTES = 64 * 2 ** 20;
+
+/** Free bytes for an unprivileged writer on `path`'s filesystem (Infinity if unknown). */
+function freeBytes(path: string): number {
+  try {
+    const fs = statfsSync(path);
+    return Number(fs.bavail) * Number(fs.bsize);
+  } catch {
+    return Infinity;
   }
 }
 

@@ -18,9 +18,37 @@ export function migrationChannels(cpus: number): number {
   return Math.max(1, Math.min(cpus, 4));
 }
 
-/** Capabilities and parameters both sides must agree on. */
-async function configure(qmp: QmpClient, channels: number, outgoing: boolean): Promise<void> {
-  await qmp.migrateSetCapabilities({ "mapped-ram": true, multifd: true, events: true });
+/**
+ * Capabilities and parameters both sides must agree on. A state whose RAM is in its own
+ * file (`ramInFile`: the guest ran with RAM shared with a file, see `VmSpec.ramFile`)
+ * leaves that RAM out (`x-ignore-shared`) and holds only device state; QEMU 10 refuses
+ * that with mapped-ram, and a few hundred KiB need no multifd. Every other state is
+ * saved whole with mapped-ram (one fixed place per page, written by `channels` threads).
+ */
+async function configure(
+  qmp: QmpClient,
+  channels: number,
+  outgoing: boolean,
+  ramInFile: boolean,
+): Promise<void> {
+  if (ramInFile) {
+    await qmp.migrateSetCapabilities({
+      "x-ignore-shared": true,
+      "mapped-ram": false,
+      multifd: false,
+      events: true,
+    });
+    if (outgoing) await qmp.migrateSetParameters({ "max-bandwidth": 0 });
+    return;
+  }
+  // x-ignore-shared off explicitly: a QEMU resumed from a snapshot still has it on from
+  // that load, and a state saved with it on loads only where it is on too.
+  await qmp.migrateSetCapabilities({
+    "x-ignore-shared": false,
+    "mapped-ram": true,
+    multifd: true,
+    events: true,
+  });
   const params: Record<string, unknown> = { "multifd-channels": channels };
   if (outgoing) params["max-bandwidth"] = 0;
   await qmp.migrateSetParameters(params);
@@ -61,10 +89,10 @@ async function waitMigration(
 export async function saveState(
   qmp: QmpClient,
   file: string,
-  options: { channels: number; timeoutMs?: number },
+  options: { channels: number; timeoutMs?: number; ramInFile?: boolean },
 ): Promise<void> {
   await qmp.stop();
-  await configure(qmp, options.channels, true);
+  await configure(qmp, options.channels, true, options.ramInFile ?? false);
   const event = qmp.waitForEvent("MIGRATION", (e) => TERMINAL.has(String(e.data.status)), {
     timeoutMs: options.timeoutMs ?? 600_000,
   });
@@ -80,10 +108,10 @@ export async function saveState(
 export async function loadState(
   qmp: QmpClient,
   file: string,
-  options: { channels: number; timeoutMs?: number; timer?: PhaseTimer },
+  options: { channels: number; timeoutMs?: number; timer?: PhaseTimer; ramInFile?: boolean },
 ): Promise<void> {
   const from = performance.now();
-  await configure(qmp, options.channels, false);
+  await configure(qmp, options.channels, false, options.ramInFile ?? false);
   const event = qmp.waitForEvent("MIGRATION", (e) => TERMINAL.has(String(e.data.status)), {
     timeoutMs: options.timeoutMs ?? 600_000,
   });
@@ -111,11 +139,11 @@ export async function saveToFileAndQuit(
   qmpSocket: string,
   pid: number,
   file: string,
-  options: { channels: number },
+  options: { channels: number; ramInFile?: boolean },
 ): Promise<StateFileInfo> {
   {
     await using qmp = await QmpClient.connect(qmpSocket, { timeoutMs: 10_000 });
-    await saveState(qmp, file, { channels: options.channels });
+    await saveState(qmp, file, options);
     await qmp.quit().catch(() => {});
   }
   await waitForExit(pid, 5000);

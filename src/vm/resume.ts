@@ -39,6 +39,8 @@ interface StateResume {
   disk?: () => Promise<void>;
   /** The state file to load (decompressed once, if need be). */
   statePath: () => Promise<string>;
+  /** The guest's RAM is in its own file (`spec.ramFile`), not in the state. */
+  ramInFile?: boolean;
   boot: "resume" | "suspend" | "checkpoint";
   /** The checkpoint restored, if this is a restore. */
   checkpoint?: string;
@@ -96,6 +98,7 @@ async function resumeFromState(ctx: BootContext, r: StateResume): Promise<StartR
         channels: migrationChannels(profile.vm.cpus),
         timeoutMs: LOAD_TIMEOUT_MS,
         timer,
+        ramInFile: r.ramInFile,
       });
     }
     loaded = true;
@@ -131,14 +134,15 @@ async function resumeFromState(ctx: BootContext, r: StateResume): Promise<StartR
 /** Resume from `snapshot` (docs/architecture.md, «Start: resume and rotation», steps 2–4). */
 export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult> {
   const { paths, profile, progress } = ctx;
-  const spec = vmSpec(
-    profile,
-    ctx.image,
-    ctx.probe,
-    runPaths(ctx, join(snapshot.dir, SNAPSHOT_FILES.runtimeIso), true),
-  );
+  // The guest's RAM is the snapshot's RAM file, mapped privately: pages come in as the
+  // guest touches them, its writes stay in this QEMU, the file stays as captured.
+  const spec = vmSpec(profile, ctx.image, ctx.probe, {
+    ...runPaths(ctx, join(snapshot.dir, SNAPSHOT_FILES.runtimeIso), true),
+    ramFile: { path: join(snapshot.dir, SNAPSHOT_FILES.ram), shared: false },
+  });
   return await resumeFromState(ctx, {
     spec,
+    ramInFile: true,
     disk: async () => {
       await Deno.remove(paths.runDisk).catch(() => {});
       await createOverlay(
@@ -148,7 +152,10 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
       );
       await provideVarsStore(spec, ctx.probe, join(snapshot.dir, EFI_VARS_FILE));
     },
-    statePath: () => rawState(snapshot, progress),
+    statePath: async () => {
+      await ramFileReady(snapshot, progress);
+      return await rawState(snapshot, progress);
+    },
     boot: "resume",
     snapshot: snapshot.meta.fingerprint,
     clock: snapshot.meta.clock,
@@ -162,6 +169,49 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
       }`;
     },
   });
+}
+
+/**
+ * Makes sure the snapshot's RAM file is there, whole: decompressed once (sparse) from
+ * `ram.zst` when the snapshot was captured compressed, and exactly the guest's RAM in
+ * size (a short file would fault the guest when it touches a page past its end).
+ *
+ * @throws {Error} when it is missing or of another size: the resume fails, the snapshot
+ * is marked bad and recaptured.
+ */
+async function ramFileReady(
+  snapshot: Snapshot,
+  progress: (text: string) => void,
+): Promise<void> {
+  const ram = snapshot.meta.ram;
+  if (ram === undefined) throw new Error("the snapshot has no RAM file");
+  const raw = join(snapshot.dir, SNAPSHOT_FILES.ram);
+  if (ram.file === SNAPSHOT_FILES.compressedRam && !(await exists(raw))) {
+    progress("decompressing the snapshot's RAM (once; sparse)");
+    const started = performance.now();
+    const result = await decompressStateSparse(
+      join(snapshot.dir, SNAPSHOT_FILES.compressedRam),
+      raw,
+    );
+    progress(
+      `decompressed ${(result.logicalBytes / 2 ** 20).toFixed(0)} MiB (${
+        (result.dataBytes / 2 ** 20).toFixed(0)
+      } MiB of data) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  }
+  const size = await Deno.stat(raw).then((i) => i.size, () => -1);
+  const expected = snapshot.meta.memory_mib * 2 ** 20;
+  if (size !== expected) {
+    throw new Error(
+      size < 0
+        ? `its RAM file ${raw} is missing`
+        : `its RAM file ${raw} is ${size} bytes, the guest's RAM ${expected}`,
+    );
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
 }
 
 /**

@@ -36,6 +36,18 @@ export interface SnapshotMeta {
     allocated_bytes: number;
     compressed_bytes?: number;
   };
+  /**
+   * A snapshot's guest RAM, in its own file (`ram.raw`, sparse; `ram.zst` when captured
+   * with `--compress`): resumed as a private copy-on-write mapping, so loading costs the
+   * same at any RAM size (`state` then holds only device state). Absent in a suspended
+   * state or a checkpoint, whose `state` holds the RAM too (mapped-ram).
+   */
+  ram?: {
+    file: string;
+    logical_bytes: number;
+    allocated_bytes: number;
+    compressed_bytes?: number;
+  };
   capture_ms: number;
   /**
    * How the guest's clock could be set when it was captured (`src/vm/guest_clock.ts`):
@@ -75,6 +87,8 @@ export function snapshotFingerprint(f: FingerprintFields): string {
     memory: f.spec.memoryMib,
     cpus: f.spec.cpus,
     topology: topologyHash(f.spec),
+    // The snapshot layout: RAM in its own file beside the device state (issue 17).
+    ram: "file",
     // Only when there is one, so the fingerprints of other guests stay as they were.
     ...(f.firmware ? { firmware: f.firmware } : {}),
   });
@@ -152,6 +166,7 @@ export function newSnapshotMeta(fields: {
   spec: VmSpec;
   stateFile: string;
   state: { logical_bytes: number; allocated_bytes: number; compressed_bytes?: number };
+  ram?: SnapshotMeta["ram"];
   ms: number;
   clock?: ClockMethod;
   firmware?: string | null;
@@ -170,6 +185,7 @@ export function newSnapshotMeta(fields: {
     image_sha256: fields.image.sha256,
     image_version: fields.image.version,
     state: { file: fields.stateFile, ...fields.state },
+    ...(fields.ram ? { ram: fields.ram } : {}),
     capture_ms: fields.ms,
     ...(fields.clock ? { clock: fields.clock } : {}),
     ...(fields.firmware ? { firmware: fields.firmware } : {}),

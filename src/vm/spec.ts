@@ -26,6 +26,8 @@ export interface RunPaths {
   name: string;
   forwards: Record<string, { guest: number; host: number }>;
   incoming?: boolean;
+  /** Guest RAM in a file (a capture: shared; a snapshot's resume: private). */
+  ramFile?: { path: string; shared: boolean };
 }
 
 /** The run paths of an instance: its disk, sockets, log and pid file, with these ports. */
@@ -85,6 +87,7 @@ export function vmSpec(
     name: run.name,
     pidFile: run.pidFile,
     incoming: run.incoming,
+    ...(run.ramFile ? { ramFile: run.ramFile } : {}),
     ...(image.boot
       ? {
         kernel: { path: image.boot.kernel, initrd: image.boot.initrd, append: image.boot.append },

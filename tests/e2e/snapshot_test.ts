@@ -38,11 +38,16 @@ Deno.test(
       assert.equal(capture.code, 0, capture.stderr);
       const meta = JSON.parse(capture.stdout);
       assert.equal(meta.reused, false);
-      assert.ok(
-        meta.state.logical_bytes >= 256 * 1024 * 1024,
-        "mapped-ram file is about the guest's RAM",
+      // The guest's RAM is a file of its own, exactly the guest's size, sparse; the state
+      // file holds only the devices.
+      assert.equal(meta.ram.file, "ram.raw");
+      assert.equal(meta.ram.logical_bytes, 256 * 1024 * 1024, "the RAM file is the guest's RAM");
+      assert.ok(meta.ram.allocated_bytes < meta.ram.logical_bytes, "and sparse");
+      assert.ok(meta.state.logical_bytes < 4 * 1024 * 1024, "device state only");
+      assert.match(
+        capture.stderr,
+        /saving the device state \(the guest's RAM is already in its file\)\n/,
       );
-      assert.ok(meta.state.allocated_bytes < meta.state.logical_bytes, "and sparse");
       // BusyBox's date takes no fraction of a second: resumes go straight to the agent.
       assert.equal(meta.clock, "guest-set-time");
       const [dir] = await snapshotDirs(vm);
@@ -96,38 +101,40 @@ Deno.test(
 );
 
 Deno.test(
-  "snapshot: --compress keeps state.zst; the first resume decompresses it once, sparse",
+  "snapshot: --compress keeps ram.zst; the first resume decompresses it once, sparse",
   needs(...VM_TOOLS),
   () =>
     withVmEnv(async (vm) => {
       const capture = await vm.emu(["capture", "--compress", "--json"]);
       assert.equal(capture.code, 0, capture.stderr);
-      assert.match(capture.stderr, /compressing the state \(zstd\)/);
+      assert.match(capture.stderr, /compressing the guest RAM \(zstd\)/);
       const meta = JSON.parse(capture.stdout);
-      assert.equal(meta.state.file, "state.zst");
-      assert.ok(meta.state.compressed_bytes < meta.state.allocated_bytes / 2, JSON.stringify(meta));
+      assert.equal(meta.ram.file, "ram.zst");
+      assert.equal(meta.state.file, "state.raw");
+      assert.ok(meta.ram.compressed_bytes < meta.ram.allocated_bytes / 2, JSON.stringify(meta));
       const [dir] = await snapshotDirs(vm);
       const files = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
       assert.deepEqual(files, [
         "capture.log",
         "disk.qcow2",
+        "ram.zst",
         "runtime.iso",
         "snapshot.json",
-        "state.zst",
+        "state.raw",
       ]);
 
       const port = freePort();
       const first = await vm.emu(["start", "--port", `http=${port}`]);
       assert.equal(first.code, 0, first.stderr);
-      assert.match(first.stderr, /decompressing the snapshot state \(once; sparse\)\n/);
+      assert.match(first.stderr, /decompressing the snapshot's RAM \(once; sparse\)\n/);
       assert.match(first.stderr, /resumed snapshot [0-9a-f]{16} in/);
       assert.match(first.stdout, /healthy after resuming its snapshot/);
-      const raw = await Deno.stat(join(dir, "state.raw"));
-      assert.equal(raw.size, meta.state.logical_bytes);
+      const raw = await Deno.stat(join(dir, "ram.raw"));
+      assert.equal(raw.size, meta.ram.logical_bytes);
       assert.ok(raw.blocks! * 512 < raw.size / 2, "zero pages are holes, not written zeros");
-      // The same bytes the guest's state had: the real zstd CLI agrees with our decompression.
+      // The same bytes the guest's RAM had: the real zstd CLI agrees with our decompression.
       const cmp = await new Deno.Command("sh", {
-        args: ["-c", `zstd -dc '${join(dir, "state.zst")}' | cmp - '${join(dir, "state.raw")}'`],
+        args: ["-c", `zstd -dc '${join(dir, "ram.zst")}' | cmp - '${join(dir, "ram.raw")}'`],
       }).output();
       assert.equal(cmp.code, 0, new TextDecoder().decode(cmp.stderr));
 

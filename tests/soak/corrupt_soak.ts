@@ -1,6 +1,6 @@
 /**
  * Damaged files in the emu home: `instance.json`, `snapshot.json`, `probe.json`,
- * `image.json` and `state.raw`, each truncated, filled with garbage, emptied or replaced
+ * `image.json`, `state.raw` and the snapshot's `ram.raw`, each truncated, filled with garbage, emptied or replaced
  * by JSON of the wrong shape. `emu status`, `start` and `stop` must either recover or fail
  * with an error emu explains (never `internal`, never a stack trace), and once the file
  * is damaged no command may leave a second QEMU or lose track of a running one.
@@ -73,7 +73,7 @@ async function exercise(s: SoakEnv, port: string, what: string): Promise<string[
 }
 
 Deno.test(
-  "soak: damaged instance.json, snapshot.json, probe.json, image.json, state.raw → recovered or explained",
+  "soak: damaged instance.json, snapshot.json, probe.json, image.json, state.raw, ram.raw → recovered or explained",
   needs(...VM_TOOLS),
   () =>
     withSoakEnv(async (s) => {
@@ -82,10 +82,17 @@ Deno.test(
       ok(await s.emu(["stop"]), "first stop");
       const results: string[] = [];
       for (
-        const file of ["instance.json", "snapshot.json", "probe.json", "image.json", "state.raw"]
+        const file of [
+          "instance.json",
+          "snapshot.json",
+          "probe.json",
+          "image.json",
+          "state.raw",
+          "ram.raw",
+        ]
       ) {
         for (const [kind, damage] of Object.entries(DAMAGE)) {
-          if (file === "state.raw" && kind === "wrong shape") continue;
+          if (file.endsWith(".raw") && kind === "wrong shape") continue;
           const path = await findOne(s.dir, file);
           const original = await Deno.readFile(path);
           const mode = (await Deno.stat(path)).mode! & 0o777;

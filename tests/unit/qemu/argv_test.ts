@@ -380,3 +380,34 @@ Deno.test("topologyHash: stable across host paths and host ports, changed by wha
     ]
   ) assert.notEqual(topologyHash(demoSpec(change)), base, JSON.stringify(change));
 });
+
+Deno.test("argv: guest RAM in a file (a snapshot's capture and lazy resume), the same topology as anonymous RAM", () => {
+  const capture = buildArgv(demoSpec({ ramFile: { path: "/s/ram.raw", shared: true } }));
+  assert.equal(capture[capture.indexOf("-machine") + 1], "pc-q35-10.0,memory-backend=pc.ram");
+  assert.equal(
+    capture[capture.lastIndexOf("-object") + 1],
+    "memory-backend-file,id=pc.ram,size=1024M,mem-path=/s/ram.raw,share=on,x-use-canonical-path-for-ramblock-id=off",
+  );
+  const resume = buildArgv(demoSpec({ ramFile: { path: "/s/ram.raw", shared: false } }));
+  assert.match(resume[resume.lastIndexOf("-object") + 1], /,share=off,/);
+  const arm = buildArgv(
+    demoSpec({
+      arch: "aarch64",
+      machine: "virt-10.0,gic-version=3",
+      ramFile: { path: "/r", shared: false },
+    }),
+  );
+  assert.equal(
+    arm[arm.indexOf("-machine") + 1],
+    "virt-10.0,gic-version=3,memory-backend=mach-virt.ram",
+  );
+  assert.match(arm[arm.lastIndexOf("-object") + 1], /^memory-backend-file,id=mach-virt\.ram,/);
+  // Where RAM lives is not topology: a state saved either way loads into the other.
+  assert.equal(
+    topologyHash(demoSpec({ ramFile: { path: "/s/ram.raw", shared: true } })),
+    topologyHash(demoSpec()),
+  );
+  assert.throws(() => buildArgv(demoSpec({ ramFile: { path: "ram.raw", shared: false } })), {
+    message: /RAM file "ram.raw" is not an absolute path/,
+  });
+});
