@@ -91,8 +91,9 @@ for (const stack of stacks) {
 
   const capture = JSON.parse(await emu("capture", "--json"));
   // What `emu capture --compress` adds, and what the first resume of such a snapshot pays.
-  const raw = join(capture.dir, "state.raw");
-  const zst = join(dir, "state.zst");
+  // The guest's RAM is the snapshot's own file (the state file holds only the devices).
+  const raw = join(capture.dir, "ram.raw");
+  const zst = join(dir, "ram.zst");
   let t = performance.now();
   const compressed = await compressState(raw, zst);
   const compressMs = performance.now() - t;
@@ -102,13 +103,13 @@ for (const stack of stacks) {
   await Deno.remove(zst);
   await Deno.remove(join(dir, "state.check"));
   console.log(
-    `${stack.label}: capture saved the state in ${capture.capture_ms} ms; state file ${
-      (capture.state.logical_bytes / MIB).toFixed(0)
-    } MiB logical, ${(capture.state.allocated_bytes / MIB).toFixed(0)} MiB allocated, ${
-      (compressed / MIB).toFixed(0)
-    } MiB as zstd (compressed in ${compressMs.toFixed(0)} ms; sparse decompression ${
-      decompressMs.toFixed(0)
-    } ms)`,
+    `${stack.label}: capture saved the state in ${capture.capture_ms} ms; device state ${
+      (capture.state.allocated_bytes / 1024).toFixed(0)
+    } KiB; RAM file ${(capture.ram.logical_bytes / MIB).toFixed(0)} MiB logical, ${
+      (capture.ram.allocated_bytes / MIB).toFixed(0)
+    } MiB allocated, ${(compressed / MIB).toFixed(0)} MiB as zstd (compressed in ${
+      compressMs.toFixed(0)
+    } ms; sparse decompression ${decompressMs.toFixed(0)} ms)`,
   );
 
   const options = {
