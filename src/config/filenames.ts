@@ -31,7 +31,6 @@ export const SNAPSHOT_FILES = {
   meta: "snapshot.json",
   /** Device state (and, for a suspend or checkpoint, all RAM: mapped-ram). */
   state: "state.raw",
-  compressedState: "state.zst",
   /** A snapshot's guest RAM, as the capture's guest left it (resumed as a private mapping). */
   ram: "ram.raw",
   compressedRam: "ram.zst",

@@ -44,7 +44,7 @@ export interface CaptureOptions {
   probe: ProbeResult;
   /** Capture again even when a good snapshot exists. */
   force?: boolean;
-  /** Keep the state zstd-compressed (`state.zst`); the first resume decompresses it. */
+  /** Keep the guest's RAM zstd-compressed (`ram.zst`); the first resume decompresses it. */
   compress?: boolean;
   healthTimeoutMs?: number;
   signal?: AbortSignal;

@@ -152,9 +152,10 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
       );
       await provideVarsStore(spec, ctx.probe, join(snapshot.dir, EFI_VARS_FILE));
     },
+    // The device state is never compressed (a few hundred KiB); the RAM file may be.
     statePath: async () => {
       await ramFileReady(snapshot, progress);
-      return await rawState(snapshot, progress);
+      return join(snapshot.dir, snapshot.meta.state.file);
     },
     boot: "resume",
     snapshot: snapshot.meta.fingerprint,
@@ -213,29 +214,6 @@ async function ramFileReady(
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
-
-/**
- * The raw state file to load: `state.raw`, decompressed once (sparse) from `state.zst`
- * when the snapshot was captured compressed.
- */
-async function rawState(snapshot: Snapshot, progress: (text: string) => void): Promise<string> {
-  const raw = join(snapshot.dir, SNAPSHOT_FILES.state);
-  if (snapshot.meta.state.file !== SNAPSHOT_FILES.compressedState) return raw;
-  if (await Deno.stat(raw).then(() => true, () => false)) return raw;
-  progress("decompressing the snapshot state (once; sparse)");
-  const started = performance.now();
-  const result = await decompressStateSparse(
-    join(snapshot.dir, SNAPSHOT_FILES.compressedState),
-    raw,
-  );
-  progress(
-    `decompressed ${(result.logicalBytes / 2 ** 20).toFixed(0)} MiB (${
-      (result.dataBytes / 2 ** 20).toFixed(0)
-    } MiB of data) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
-  );
-  return raw;
-}
-
 /**
  * Resumes the state `emu suspend` saved, on the instance's own run disk, without
  * rotation (the secrets are the user's). Returns `null` when there is no usable suspended

@@ -27,8 +27,9 @@ export interface SnapshotMeta {
   image_sha256: string;
   image_version: string;
   /**
-   * The state file: `state.raw`, or `state.zst` when captured with `--compress` (then
-   * `compressed_bytes` is its size; the first resume decompresses it to `state.raw`).
+   * The state file, `state.raw`: a snapshot's device state; a suspended state's or a
+   * checkpoint's RAM and device state (mapped-ram, sparse). (`compressed_bytes` was set
+   * by emu before the lazy restore, when `--compress` compressed this file.)
    */
   state: {
     file: string;

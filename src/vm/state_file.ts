@@ -1,9 +1,10 @@
 /**
- * The snapshot's state file, compressed (docs/architecture.md, «On-disk layout», «Capture», «Start:
- * resume and rotation»): `emu capture --compress` turns the sparse mapped-ram file into `state.zst`
- * (zstd level 1: the file is mostly zero pages, which cost nothing to compress); the first resume
- * decompresses it once into a sparse `state.raw` beside it — zero blocks become holes, so it takes
- * only the guest's used memory on disk, as the capture did.
+ * A snapshot's RAM file, compressed (docs/architecture.md, «On-disk layout», «Capture», «Start:
+ * resume and rotation»): `emu capture --compress` turns the sparse `ram.raw` into `ram.zst` (zstd
+ * level 1: the file is mostly zero pages, which cost nothing to compress); the first resume
+ * decompresses it once into a sparse `ram.raw` beside it — zero blocks become holes, so it takes
+ * only the guest's used memory on disk, as the capture did. (The functions take any file: they
+ * were written for the mapped-ram state file, which held the RAM before the lazy restore.)
  *
  * @module
  */
