@@ -53,8 +53,16 @@ async function killAfter(s: SoakEnv, args: string[], delayMs: number): Promise<b
   let exited = false;
   const status = child.status.then((st) => (exited = true, st));
   await Promise.race([status, new Promise((r) => setTimeout(r, delayMs))]);
-  const killed = !exited;
-  if (killed) child.kill("SIGKILL");
+  let killed = !exited;
+  if (killed) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It ended between the race and the kill (the status callback had not run yet):
+      // the kill came too late, as when it ends first.
+      killed = false;
+    }
+  }
   await status;
   await child.stdout.cancel().catch(() => {});
   await child.stderr.cancel().catch(() => {});
