@@ -23,7 +23,7 @@ import { killAndWait, launchQemu, processExists, waitForExit } from "../qemu/pro
 import type { ProbeResult } from "../qemu/probe.ts";
 import { convertCompressed, createOverlay } from "../qemu/img.ts";
 import { buildArgv } from "../qemu/argv.ts";
-import { bootFirmware, copyVarsStore } from "../qemu/firmware.ts";
+import { bootFirmware, provideVarsStore } from "../qemu/firmware.ts";
 import { machineOption } from "../qemu/machine.ts";
 import { EFI_VARS_FILE } from "../config/filenames.ts";
 import { serialTail } from "../qemu/serial_log.ts";
@@ -192,12 +192,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       qemuPath: probe.qemu.path,
       os: probe.host.os,
     });
-    if (firmware) {
-      spec.firmware = firmware;
-      if (firmware.vars && probe.firmware?.vars) {
-        await copyVarsStore(probe.firmware.vars, firmware.vars);
-      }
-    }
+    if (firmware) spec.firmware = firmware;
+    await provideVarsStore(firmware, probe.firmware?.vars);
     progress(
       `booting ${basename(options.base)} (${spec.accel}, ${spec.memoryMib} MiB, ${spec.cpus} vCPU)`,
     );

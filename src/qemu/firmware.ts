@@ -9,6 +9,7 @@
  */
 import { dirname, join } from "node:path";
 import { EmuError } from "../errors.ts";
+import type { Arch } from "./cpu_model.ts";
 
 /** Firmware code, the template of its variable store, and how QEMU loads them. */
 export interface Firmware {
@@ -156,7 +157,7 @@ export function hostKind(os: string, root = "/"): HostKind {
 
 /** What {@linkcode bootFirmware} decides from. */
 export interface BootFirmwareInput {
-  arch: "x86_64" | "aarch64";
+  arch: Arch;
   /** The image boots by direct kernel boot (`boot` in image.json). */
   directKernel: boolean;
   /** The probe's firmware (`null`: none installed). */
@@ -181,6 +182,26 @@ export function bootFirmware(
   const fw = input.found;
   if (!fw) throw firmwareMissing(aarch64FirmwareCandidates(input.qemuPath), hostKind(input.os));
   return { kind: fw.kind, code: fw.path, vars: fw.vars ? input.vars : null };
+}
+
+/**
+ * Gives a firmware-booted run its UEFI variable store (`firmware.vars`, from
+ * {@linkcode bootFirmware}) before QEMU starts: a copy of `from` (a snapshot's or a
+ * checkpoint's, which match the RAM about to be loaded), or — without `from` — of the
+ * firmware's `template`, unless the run already has one (an instance keeps its NVRAM
+ * across cold boots, like a disk). Nothing for a run without a variable store.
+ */
+export async function provideVarsStore(
+  firmware: { vars: string | null } | undefined,
+  template: string | null | undefined,
+  from?: string,
+): Promise<void> {
+  const vars = firmware?.vars;
+  if (!vars) return;
+  if (from !== undefined) return await copyVarsStore(from, vars);
+  if (await Deno.stat(vars).then(() => true, () => false)) return;
+  if (!template) throw new EmuError("internal", `No UEFI variable template for ${vars}`);
+  await copyVarsStore(template, vars);
 }
 
 /**
@@ -210,15 +231,4 @@ function isFile(path: string): boolean {
 /** {@linkcode pickFirmware} against the filesystem under `root`: the firmware, or `null`. */
 export function findAarch64Firmware(qemuBinary: string, root = "/"): Firmware | null {
   return pickFirmware(aarch64FirmwareCandidates(qemuBinary, root), isFile);
-}
-
-/**
- * The firmware, or the `firmware_missing` error naming what was tried and the package
- * for this host.
- */
-export function requireAarch64Firmware(qemuBinary: string, os: string, root = "/"): Firmware {
-  const candidates = aarch64FirmwareCandidates(qemuBinary, root);
-  const found = pickFirmware(candidates, isFile);
-  if (found === null) throw firmwareMissing(candidates, hostKind(os, root));
-  return found;
 }

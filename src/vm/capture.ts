@@ -31,7 +31,8 @@ import {
   snapshotMismatches,
   writeSnapshotMeta,
 } from "./snapshot.ts";
-import { firmwareIdentity, provideVarsStore, vmSpec } from "./spec.ts";
+import { firmwareIdentity, vmSpec } from "./spec.ts";
+import { provideVarsStore } from "../qemu/firmware.ts";
 import { compressState } from "./state_file.ts";
 import { SNAPSHOT_FILES } from "../config/filenames.ts";
 import { notReadyError, writeRuntimeDisk } from "./_boot.ts";
@@ -158,7 +159,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
   try {
     await createOverlay(probe.qemu.img, image.disk, run.disk);
     // The capture's own NVRAM, kept beside its disk: every resume copies it.
-    await provideVarsStore(spec, probe);
+    await provideVarsStore(spec.firmware, probe.firmware?.vars);
     // The runtime disk of a snapshot holds no per-instance values (no ports): those come
     // at rotation.
     await writeRuntimeDisk(run.runtimeIso, "capture", profile, {});

@@ -6,7 +6,8 @@
 import { launch, waitReady } from "./boot.ts";
 import { createOverlay } from "../qemu/img.ts";
 import { writeRecord } from "./record.ts";
-import { provideVarsStore, vmSpec } from "./spec.ts";
+import { vmSpec } from "./spec.ts";
+import { provideVarsStore } from "../qemu/firmware.ts";
 import { stopInstance } from "./stop.ts";
 import type { BootContext, StartResult } from "./start_types.ts";
 import { PhaseTimer } from "./timings.ts";
@@ -32,7 +33,7 @@ export async function coldBoot(ctx: BootContext): Promise<StartResult> {
     if (!(await Deno.stat(paths.runDisk).then(() => true, () => false))) {
       await createOverlay(probe.qemu.img, image.disk, paths.runDisk);
     }
-    await provideVarsStore(spec, probe);
+    await provideVarsStore(spec.firmware, probe.firmware?.vars);
     await writeRuntimeDisk(paths.runtimeIso, options.name, profile, ctx.ports);
     await Deno.writeTextFile(paths.serialLog, "");
     return spec;

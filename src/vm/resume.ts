@@ -17,7 +17,8 @@ import { type InstanceRecord, writeRecord } from "./record.ts";
 import { markSnapshotBad, readSnapshot, snapshotMismatches } from "./snapshot.ts";
 import { suspendDir } from "./suspend.ts";
 import { decompressStateSparse } from "./state_file.ts";
-import { firmwareIdentity, provideVarsStore, vmSpec } from "./spec.ts";
+import { firmwareIdentity, vmSpec } from "./spec.ts";
+import { provideVarsStore } from "../qemu/firmware.ts";
 import type { VmSpec } from "../qemu/argv.ts";
 import type { BootContext, StartResult } from "./start_types.ts";
 import { ResumeFailed } from "./start_types.ts";
@@ -150,7 +151,11 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
         join(snapshot.dir, SNAPSHOT_FILES.disk),
         paths.runDisk,
       );
-      await provideVarsStore(spec, ctx.probe, join(snapshot.dir, EFI_VARS_FILE));
+      await provideVarsStore(
+        spec.firmware,
+        ctx.probe.firmware?.vars,
+        join(snapshot.dir, EFI_VARS_FILE),
+      );
     },
     // The device state is never compressed (a few hundred KiB); the RAM file may be.
     statePath: async () => {
@@ -285,7 +290,11 @@ export async function resumeCheckpoint(
           join(found.dir, SNAPSHOT_FILES.disk),
           paths.runDisk,
         );
-        await provideVarsStore(spec, ctx.probe, join(found.dir, EFI_VARS_FILE));
+        await provideVarsStore(
+          spec.firmware,
+          ctx.probe.firmware?.vars,
+          join(found.dir, EFI_VARS_FILE),
+        );
       },
       statePath: () => Promise.resolve(join(found.dir, found.meta.state.file)),
       boot: "checkpoint",

@@ -12,7 +12,7 @@ import type { InstancePaths } from "../config/paths.ts";
 import type { Profile } from "../config/profile.ts";
 import type { VmSpec } from "../qemu/argv.ts";
 import type { ProbeResult } from "../qemu/probe.ts";
-import { bootFirmware, copyVarsStore } from "../qemu/firmware.ts";
+import { bootFirmware } from "../qemu/firmware.ts";
 import { machineOption } from "../qemu/machine.ts";
 
 /** Per-run paths and ports. */
@@ -103,24 +103,6 @@ export function vmSpec(
     os: probe.host.os,
   });
   return firmware ? { ...spec, firmware } : spec;
-}
-
-/**
- * Gives a firmware-booted run its UEFI variable store before QEMU starts: a copy of
- * `from` (the snapshot's or checkpoint's, which match the RAM about to be loaded), or —
- * without `from` — the firmware's template unless the run already has one (an instance
- * keeps its NVRAM across cold boots, like a disk). Nothing for other runs.
- */
-export async function provideVarsStore(
-  spec: VmSpec,
-  probe: ProbeResult,
-  from?: string,
-): Promise<void> {
-  const vars = spec.firmware?.vars;
-  if (!vars) return;
-  if (from !== undefined) return await copyVarsStore(from, vars);
-  if (await Deno.stat(vars).then(() => true, () => false)) return;
-  await copyVarsStore(probe.firmware!.vars!, vars);
 }
 
 /**

@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   aarch64FirmwareCandidates,
+  bootFirmware,
   findAarch64Firmware,
   firmwareInstallHint,
   firmwareMissing,
   hostKind,
   osReleaseIds,
-  requireAarch64Firmware,
 } from "../../../src/qemu/firmware.ts";
 
 /** Each packaging: its QEMU binary (relative to the root), files, and what must be found. */
@@ -151,24 +151,42 @@ Deno.test("firmware discovery: an empty tree finds none, and the error names eve
       'PRETTY_NAME="Debian GNU/Linux 12"\nID=debian\n',
     );
     assert.equal(findAarch64Firmware(join(root, "usr/bin/qemu-system-aarch64"), root), null);
-    assert.throws(
-      () => requireAarch64Firmware(join(root, "usr/bin/qemu-system-aarch64"), "linux", root),
-      (err: unknown) => {
-        const e = err as { code: string; message: string; hint: string };
-        assert.equal(e.code, "firmware_missing");
-        assert.match(
-          e.message,
-          /^Cannot boot this arm64 image: it boots through UEFI firmware, and none is installed \(tried /,
-        );
-        for (
-          const c of aarch64FirmwareCandidates(join(root, "usr/bin/qemu-system-aarch64"), root)
-        ) {
-          assert.ok(e.message.includes(c.path), c.path);
-        }
-        assert.equal(e.hint, "Install it: sudo apt-get install qemu-efi-aarch64");
-        return true;
-      },
+    const qemu = join(root, "usr/bin/qemu-system-aarch64");
+    const e = firmwareMissing(aarch64FirmwareCandidates(qemu, root), hostKind("linux", root));
+    assert.equal(e.code, "firmware_missing");
+    assert.match(
+      e.message,
+      /^Cannot boot this arm64 image: it boots through UEFI firmware, and none is installed \(tried /,
     );
+    for (const c of aarch64FirmwareCandidates(qemu, root)) {
+      assert.ok(e.message.includes(c.path), c.path);
+    }
+    assert.equal(e.hint, "Install it: sudo apt-get install qemu-efi-aarch64");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("bootFirmware: a firmware-booted arm64 image needs UEFI (refused without it); direct kernel boot and x86_64 need none", async () => {
+  const input = {
+    arch: "aarch64" as const,
+    directKernel: false,
+    found: null,
+    vars: "/i/efivars.fd",
+    qemuPath: "/usr/bin/qemu-system-aarch64",
+    os: "linux",
+  };
+  assert.throws(() => bootFirmware(input), { code: "firmware_missing" });
+  assert.equal(bootFirmware({ ...input, directKernel: true }), undefined);
+  assert.equal(bootFirmware({ ...input, arch: "x86_64" }), undefined);
+  const root = await fakeTree(["usr/share/AAVMF/AAVMF_CODE.fd", "usr/share/AAVMF/AAVMF_VARS.fd"]);
+  try {
+    const found = findAarch64Firmware(input.qemuPath, root);
+    assert.deepEqual(bootFirmware({ ...input, found }), {
+      kind: "pflash",
+      code: join(root, "usr/share/AAVMF/AAVMF_CODE.fd"),
+      vars: "/i/efivars.fd",
+    });
   } finally {
     await Deno.remove(root, { recursive: true });
   }
