@@ -68,17 +68,19 @@ export function snapshotLocation(
   probe: ProbeResult,
 ) {
   const placeholder = vmSpec(profile, image, probe, placeholderRun(profile));
+  const firmware = firmwareIdentity(placeholder, probe);
   const fingerprint = snapshotFingerprint({
     qemuVersion: probe.qemu.versionText,
     imageSha256: image.sha256,
     imageVersion: image.version,
     spec: placeholder,
-    firmware: firmwareIdentity(placeholder, probe),
+    firmware,
   });
   return {
     dir: join(imageSnapshotsDir(settings.layout.snapshots, image), fingerprint),
     fingerprint,
     spec: placeholder,
+    firmware,
   };
 }
 
@@ -119,7 +121,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
       imageSha256: image.sha256,
       imageVersion: image.version,
       spec: location.spec,
-      firmware: firmwareIdentity(location.spec, probe),
+      firmware: location.firmware,
     });
     if (mismatches.length === 0) return { dir: location.dir, meta: existing, reused: true };
     progress(`the snapshot does not match this host (${mismatches.join("; ")}): recapturing`);
@@ -219,7 +221,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
       ram,
       ms: saveMs,
       clock,
-      firmware: firmwareIdentity(spec, probe),
+      firmware: location.firmware,
     });
     await Deno.chmod(run.disk, 0o444);
     await Deno.remove(run.pidFile).catch(() => {});

@@ -3,6 +3,7 @@
  * fixture as the profile; and a check that nothing is left behind.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ensureFastFixture } from "../../fixtures/fast.ts";
 import { type CliResult, spawnEmu } from "./cli.ts";
@@ -17,6 +18,29 @@ export interface VmEnv {
   env: Record<string, string>;
   /** `emu --config <fixture profile> args…` as a real process. */
   emu(args: string[], extraEnv?: Record<string, string>): Promise<CliResult>;
+}
+
+/** sha256 of the fast fixture's public placeholder secret (fixtures/README.md). */
+export const PLACEHOLDER_SECRET_SHA256 = createHash("sha256").update("placeholder-not-a-secret")
+  .digest("hex");
+
+/**
+ * The fast fixture guest's health page (fixtures/fast/health) on host port `port`: the
+ * instance it names and the sha256 of its current API secret (never the secret).
+ */
+export async function fastGuestHealth(
+  port: number,
+): Promise<{ instance: string; secretSha256: string }> {
+  const body = await (await fetch(`http://127.0.0.1:${port}/cgi-bin/health`)).text();
+  return {
+    instance: /^instance=(.*)$/m.exec(body)?.[1] ?? "",
+    secretSha256: /api_secret_sha256=([0-9a-f]{64})/.exec(body)![1],
+  };
+}
+
+/** The sha256 of the fast fixture guest's current API secret. */
+export async function secretHash(port: number): Promise<string> {
+  return (await fastGuestHealth(port)).secretSha256;
 }
 
 /** A free TCP port on 127.0.0.1 (bound and released). */

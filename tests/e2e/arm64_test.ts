@@ -11,17 +11,17 @@ import { ensureFastFixture } from "../../fixtures/fast.ts";
 import { ensureBootableFixture } from "../../fixtures/bootable.ts";
 import { spawnEmu } from "../_helpers/cli.ts";
 import { ARM64_TOOLS, BOOTABLE_TOOLS, needs, requireTools, TOOLS } from "../_helpers/require.ts";
-import { freePort, qemuProcessesWith, withVmEnv } from "../_helpers/vm_env.ts";
+import {
+  fastGuestHealth,
+  freePort,
+  PLACEHOLDER_SECRET_SHA256,
+  qemuProcessesWith,
+  secretHash,
+  withVmEnv,
+} from "../_helpers/vm_env.ts";
 
 const arm64Profile = async () =>
   (await ensureFastFixture({ log: () => {}, arch: "aarch64" })).profile;
-
-async function health(port: number): Promise<Record<string, string>> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/cgi-bin/health`)).text();
-  return Object.fromEntries(
-    text.trim().split("\n").slice(1).map((l) => l.split("=", 2) as [string, string]),
-  );
-}
 
 Deno.test(
   "arm64: cold start → exec (aarch64) → stop → capture → resume with rotation → suspend → resume → stop → reset",
@@ -37,7 +37,7 @@ Deno.test(
       assert.equal(started.state, "running");
       assert.equal(started.image.name, "emu-fast-fixture-arm64");
       assert.deepEqual(started.health.map((h: { ok: boolean }) => h.ok), [true]);
-      const coldHealth = await health(port);
+      const coldSecret = await secretHash(port);
 
       const uname = await vm.emu(["exec", "--", "uname", "-m"]);
       assert.equal(uname.code, 0, uname.stderr);
@@ -83,17 +83,11 @@ Deno.test(
       assert.equal(r.boot, "resume");
       assert.equal(r.fallback, null);
       assert.ok(r.timings.rotate > 0, "rotation ran");
-      const afterResume = await health(port);
+      const afterResume = await fastGuestHealth(port);
       assert.equal(afterResume.instance, "default");
-      assert.notEqual(afterResume.api_secret_sha256, coldHealth.api_secret_sha256);
+      assert.notEqual(afterResume.secretSha256, coldSecret);
       // The secret is the one emu generated at this start, not the snapshot's placeholder.
-      const placeholder = await crypto.subtle.digest(
-        "SHA-256",
-        new TextEncoder().encode("placeholder-not-a-secret"),
-      );
-      const hex = (b: ArrayBuffer) =>
-        [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, "0")).join("");
-      assert.notEqual(afterResume.api_secret_sha256, hex(placeholder));
+      assert.notEqual(afterResume.secretSha256, PLACEHOLDER_SECRET_SHA256);
       // The guest clock is the host's again (within a second) after the resume.
       const before = Math.floor(Date.now() / 1000);
       const date = await vm.emu(["exec", "--", "date", "+%s"]);
@@ -110,8 +104,8 @@ Deno.test(
       assert.equal(again.code, 0, again.stderr);
       assert.equal(JSON.parse(again.stdout).boot, "suspend");
       assert.equal(
-        (await health(port)).api_secret_sha256,
-        afterResume.api_secret_sha256,
+        await secretHash(port),
+        afterResume.secretSha256,
         "secrets kept",
       );
 

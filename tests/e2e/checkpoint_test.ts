@@ -7,13 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { emuArgs } from "../_helpers/cli.ts";
-import { freePort, type VmEnv, withVmEnv } from "../_helpers/vm_env.ts";
+import { freePort, secretHash, type VmEnv, withVmEnv } from "../_helpers/vm_env.ts";
 import { needs, VM_TOOLS } from "../_helpers/require.ts";
-
-async function secretHash(port: number): Promise<string> {
-  const body = await (await fetch(`http://127.0.0.1:${port}/cgi-bin/health`)).text();
-  return /api_secret_sha256=([0-9a-f]{64})/.exec(body)![1];
-}
 
 /** What the guest holds on its disk (/data) and in RAM (/run). */
 async function guestNotes(vm: VmEnv): Promise<string> {

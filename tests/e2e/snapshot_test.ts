@@ -4,19 +4,19 @@
  * killed midway, and the guest clock after resume.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { MAIN } from "../_helpers/cli.ts";
-import { freePort, qemuProcessesWith, type VmEnv, withVmEnv } from "../_helpers/vm_env.ts";
+import {
+  freePort,
+  PLACEHOLDER_SECRET_SHA256,
+  qemuProcessesWith,
+  secretHash,
+  type VmEnv,
+  withVmEnv,
+} from "../_helpers/vm_env.ts";
 import { needs, VM_TOOLS } from "../_helpers/require.ts";
 
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
-const PLACEHOLDER_HASH = createHash("sha256").update("placeholder-not-a-secret").digest("hex");
-
-async function secretHash(port: number): Promise<string> {
-  const body = await (await fetch(`http://127.0.0.1:${port}/cgi-bin/health`)).text();
-  return /api_secret_sha256=([0-9a-f]{64})/.exec(body)![1];
-}
 
 async function snapshotDirs(vm: VmEnv): Promise<string[]> {
   const root = join(vm.home, "snapshots");
@@ -90,13 +90,13 @@ Deno.test(
       );
       assert.doesNotMatch(start.stderr, /capturing/);
       const first = await secretHash(port);
-      assert.notEqual(first, PLACEHOLDER_HASH, "the placeholder was replaced");
+      assert.notEqual(first, PLACEHOLDER_SECRET_SHA256, "the placeholder was replaced");
 
       assert.equal((await vm.emu(["reset"])).code, 0);
       assert.equal((await vm.emu(["start", "--port", `http=${port}`])).code, 0);
       const second = await secretHash(port);
       assert.notEqual(second, first, "every start gets a fresh secret");
-      assert.notEqual(second, PLACEHOLDER_HASH);
+      assert.notEqual(second, PLACEHOLDER_SECRET_SHA256);
     }),
 );
 
@@ -158,7 +158,7 @@ Deno.test(
         r.stderr,
         /warning: --no-rotation: secrets were NOT rotated; API_SECRET keep the values baked into the snapshot/,
       );
-      assert.equal(await secretHash(port), PLACEHOLDER_HASH);
+      assert.equal(await secretHash(port), PLACEHOLDER_SECRET_SHA256);
     }),
 );
 
@@ -182,7 +182,7 @@ Deno.test(
         /^resume failed \(.*\); snapshot marked bad, it will be recaptured$/,
       );
       assert.match(r.stderr, /warning: no resume: resume failed/);
-      assert.notEqual(await secretHash(port), PLACEHOLDER_HASH, "a cold boot rotates too");
+      assert.notEqual(await secretHash(port), PLACEHOLDER_SECRET_SHA256, "a cold boot rotates too");
       const meta = JSON.parse(await Deno.readTextFile(join(dir, "snapshot.json")));
       assert.ok(meta.bad?.reason, "marked bad");
 
