@@ -233,7 +233,7 @@ export async function resumeSuspended(
   const meta = await readSnapshot(dir);
   const runtimeIso = previous.runtime_iso ?? paths.runtimeIso;
   const spec = vmSpec(profile, ctx.image, ctx.probe, runPaths(ctx, runtimeIso, true));
-  if (meta === null || !(await Deno.stat(paths.runDisk).then(() => true, () => false))) return null;
+  if (meta === null || !(await exists(paths.runDisk))) return null;
   const mismatches = snapshotMismatches(meta, {
     qemuVersion: ctx.probe.qemu.versionText,
     imageSha256: ctx.image.sha256,
