@@ -28,14 +28,12 @@ export interface SnapshotMeta {
   image_version: string;
   /**
    * The state file, `state.raw`: a snapshot's device state; a suspended state's or a
-   * checkpoint's RAM and device state (mapped-ram, sparse). (`compressed_bytes` was set
-   * by emu before the lazy restore, when `--compress` compressed this file.)
+   * checkpoint's RAM and device state (mapped-ram, sparse).
    */
   state: {
     file: string;
     logical_bytes: number;
     allocated_bytes: number;
-    compressed_bytes?: number;
   };
   /**
    * A snapshot's guest RAM, in its own file (`ram.raw`, sparse; `ram.zst` when captured
@@ -166,7 +164,7 @@ export function newSnapshotMeta(fields: {
   image: ImageInfo;
   spec: VmSpec;
   stateFile: string;
-  state: { logical_bytes: number; allocated_bytes: number; compressed_bytes?: number };
+  state: { logical_bytes: number; allocated_bytes: number };
   ram?: SnapshotMeta["ram"];
   ms: number;
   clock?: ClockMethod;
