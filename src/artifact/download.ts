@@ -2,9 +2,10 @@
  * One careful download: HTTP body → sha256 of the bytes as published → `<id>.part`;
  * only once that hash matches are the bytes decompressed (zstd) or moved → temp file →
  * fsync → atomic rename, hashed on the way so the installed file's own digest is known
- * without reading it again. An interrupted download resumes with `Range`/`If-Range`;
- * the bytes already there are re-read through the hash first, so the whole file is
- * always verified. A hash mismatch deletes the part file and writes nothing else (a zstd
+ * without reading it again. The file that gets installed is flushed while it is written
+ * (`writeback.ts`), so the final fsync has little left to wait for. An interrupted
+ * download resumes with `Range`/`If-Range`; the bytes already there are re-read through
+ * the hash first, so the whole file is always verified. A hash mismatch deletes the part file and writes nothing else (a zstd
  * bomb is never decompressed); an abort leaves only the part file.
  *
  * @module
@@ -14,6 +15,7 @@ import { dirname, join } from "node:path";
 import { EmuError } from "../errors.ts";
 import { abortedError, sleep } from "../async.ts";
 import { ZstdDecompressor } from "./zstd.ts";
+import { Writeback } from "./writeback.ts";
 
 /** Progress of one download. */
 export interface DownloadProgress {
@@ -196,6 +198,9 @@ async function fetchToPart(
     bytes = await readChunks(part, (chunk) => hash.update(chunk));
   }
   using partFile = await Deno.open(part, { write: true, create: true, append: true, mode: 0o600 });
+  // A plain download's part file is what gets installed: it goes to disk on the way. A
+  // .zst's is read once more and deleted, so it is left to the page cache.
+  const writeback = options.zstd ? null : new Writeback(partFile);
   const reader = response.body!.getReader();
   try {
     while (true) {
@@ -209,11 +214,15 @@ async function fetchToPart(
       if (chunk.done) break;
       hash.update(chunk.value);
       writeAllSync(partFile, chunk.value);
+      writeback?.wrote(chunk.value.length);
       bytes += chunk.value.length;
       options.onProgress?.({ bytes, total, resumedFrom: have });
     }
+    await writeback?.settle();
   } finally {
     reader.releaseLock();
+    // No flush may outlive the file it flushes.
+    await writeback?.settle().catch(() => {});
   }
   if (total !== null && bytes < total) {
     throw new Transient(`the connection closed at ${bytes} of ${total} bytes`);
@@ -293,12 +302,14 @@ async function installVerified(
   );
   const output = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
   const hash = createHash("sha256");
+  const writeback = new Writeback(output);
   let outputBytes = 0;
   const write = (chunk: Uint8Array) => {
     outputBytes += chunk.length;
     checkCap(outputBytes, options);
     hash.update(chunk);
     writeAllSync(output, chunk);
+    writeback.wrote(chunk.length);
   };
   const zstd = options.zstd ? await ZstdDecompressor.create(write) : null;
   let ok = false;
@@ -310,10 +321,12 @@ async function installVerified(
       else await zstd.write(chunk).catch((err) => Promise.reject(zstdError(err)));
     });
     await zstd?.end().catch((err) => Promise.reject(zstdError(err)));
+    await writeback.settle();
     await output.sync();
     ok = true;
   } finally {
     if (!ok) await zstd?.settle();
+    await writeback.settle().catch(() => {});
     output.close();
     if (!ok) await Deno.remove(temp).catch(() => {});
   }

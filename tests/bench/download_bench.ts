@@ -2,13 +2,15 @@
  * Pulling a zstd image from a loopback HTTP server (python3 -m http.server, a separate
  * process): emu's download pipeline (hash + zstd + write + fsync + rename) vs
  * `curl -s URL | zstd -d | tee FILE | sha256sum`, without and with `sync FILE` after it
- * (emu's pull ends with an fsync), same run. Each emu iteration is its own process so
- * its peak RSS (VmHWM) can be read; it is printed per run.
+ * (emu's pull ends with an fsync), same run. Before each run, untimed, the last run's
+ * files are deleted and `sync` writes out what is dirty. Each emu iteration is its own
+ * process so its peak RSS (VmHWM) can be read; it is printed per run.
  *
  * The image: 400 MiB shaped like a disk (runs of random data and zeros) by default;
  * `EMU_BENCH_DOWNLOAD_MIB=1100 EMU_BENCH_DOWNLOAD_SHAPE=random` for an incompressible
  * one; `EMU_BENCH_DOWNLOAD_SOURCE=FILE` for a real disk (compressed with `zstd -1`, or
- * `EMU_BENCH_DOWNLOAD_LEVEL`).
+ * `EMU_BENCH_DOWNLOAD_LEVEL`). `EMU_BENCH_DOWNLOAD_TREES=/a,/b` adds a row per checkout of
+ * emu (its `src/artifact/download.ts`), for an A/B of a change in one run.
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -55,33 +57,74 @@ globalThis.addEventListener("unload", () => {
 });
 
 const DOWNLOAD = new URL("../../src/artifact/download.ts", import.meta.url).href;
+const TREES = (Deno.env.get("EMU_BENCH_DOWNLOAD_TREES") ?? "").split(",").filter((t) => t !== "");
 const options = {
   group: `pull a ${(rawBytes / 2 ** 20).toFixed(0)} MiB zstd image over loopback`,
   n: 3,
   warmup: 1,
 };
 
-Deno.bench("curl | zstd -d | tee FILE | sha256sum", { ...options, baseline: true }, async () => {
-  const out = await new Deno.Command("sh", {
-    args: [
-      "-c",
-      `curl -s ${url} | zstd -dc | tee ${join(dir, "shell.qcow2")} | sha256sum > /dev/null`,
-    ],
-  }).output();
-  if (!out.success) throw new Error("pipeline failed");
-});
+/**
+ * Untimed, before each run: the last run's files are deleted and everything dirty is
+ * written out, so no run pays for the writeback of the one before it.
+ */
+async function settleDisk(): Promise<void> {
+  for (const name of ["shell.qcow2", "emu.qcow2"]) {
+    await Deno.remove(join(dir, name)).catch(() => {});
+  }
+  await new Deno.Command("sync").output();
+}
 
-Deno.bench("curl | zstd -d | tee FILE | sha256sum; sync FILE", options, async () => {
+Deno.bench(
+  "curl | zstd -d | tee FILE | sha256sum",
+  { ...options, baseline: true },
+  async (b) => {
+    await settleDisk();
+    b.start();
+    const out = await new Deno.Command("sh", {
+      args: [
+        "-c",
+        `curl -s ${url} | zstd -dc | tee ${join(dir, "shell.qcow2")} | sha256sum > /dev/null`,
+      ],
+    }).output();
+    b.end();
+    if (!out.success) throw new Error("pipeline failed");
+  },
+);
+
+Deno.bench("curl | zstd -d | tee FILE | sha256sum; sync FILE", options, async (b) => {
   const file = join(dir, "shell.qcow2");
+  await settleDisk();
+  b.start();
   const out = await new Deno.Command("sh", {
     args: ["-c", `curl -s ${url} | zstd -dc | tee ${file} | sha256sum > /dev/null && sync ${file}`],
   }).output();
+  b.end();
   if (!out.success) throw new Error("pipeline failed");
 });
 
-Deno.bench("emu download (one process per run)", options, async () => {
+for (
+  const [name, module] of [
+    ["emu download (one process per run)", DOWNLOAD],
+    ...TREES.map((tree) => [
+      `emu download of ${tree}`,
+      new URL(`file://${join(tree, "src/artifact/download.ts")}`).href,
+    ]),
+  ]
+) {
+  // An async function: Deno.bench awaits only those, not a returned promise.
+  Deno.bench(name, options, async (b) => {
+    await settleDisk();
+    b.start();
+    await emuDownload(module, name);
+    b.end();
+  });
+}
+
+/** One pull by `download()` of `module`, in a process of its own; prints its peak RSS. */
+async function emuDownload(module: string, name: string): Promise<void> {
   const script = `
-    import { download } from ${JSON.stringify(DOWNLOAD)};
+    import { download } from ${JSON.stringify(module)};
     await download({ url: ${JSON.stringify(url)}, dest: ${
     JSON.stringify(join(dir, "emu.qcow2"))
   }, partDir: ${JSON.stringify(join(dir, "dl"))}, partId: "s", sha256: ${
@@ -91,10 +134,10 @@ Deno.bench("emu download (one process per run)", options, async () => {
   `;
   const out = await new Deno.Command(Deno.execPath(), { args: ["eval", script], stderr: "inherit" })
     .output();
-  if (!out.success) throw new Error("emu download failed");
+  if (!out.success) throw new Error(`${name} failed`);
   console.log(
-    `emu download peak RSS: ${
+    `${name} peak RSS: ${
       (Number(new TextDecoder().decode(out.stdout).trim()) / 1024).toFixed(0)
     } MiB`,
   );
-});
+}
