@@ -34,8 +34,10 @@ export function registerExec(program: Command, io: CliIo): void {
           },
         );
       }
-      // The agent answers a sync in well under a second; --timeout bounds the wait too.
-      const syncMs = Math.min(10_000, options.timeout * 1000);
+      // The agent answers a sync in well under a second when the host is idle; on a host
+      // busy with other guests it took more than 10 s once (a CI run), so it gets 30 s
+      // before a dead agent is reported. --timeout bounds the wait too.
+      const syncMs = Math.min(30_000, options.timeout * 1000);
       await using qga = await QgaClient.connect(found.paths.qgaSocket, { timeoutMs: syncMs })
         .catch((err) => {
           if (!(err instanceof EmuError) || err.code !== "protocol_timeout") throw err;
