@@ -25,10 +25,12 @@ export async function requireTool(
   name: string,
   debianPackage: string,
   args?: string[],
+  fix = `apt-get install ${debianPackage}`,
+  label = name,
 ): Promise<boolean> {
   if (await hasTool(name, args)) return true;
   const message =
-    `${name} is not installed (apt-get install ${debianPackage}; \`sudo bash .ci/install-deps\` installs everything)`;
+    `${label} is missing (${fix}; \`sudo bash .ci/install-deps\` installs everything)`;
   const strict = Deno.env.get("EMU_TEST_ALLOW_MISSING") !== "1" && Deno.env.get("CI") === "true";
   if (strict) throw new Error(message);
   console.warn(`SKIPPED (tool missing): ${message}`);
@@ -42,6 +44,8 @@ export interface Tool {
   args?: string[];
   /** What to call it in messages, when the command is only a probe (`test -f FILE`). */
   label?: string;
+  /** How to get it, when that is not `apt-get install pkg`. */
+  fix?: string;
 }
 
 /** The tools the tests use. */
@@ -77,6 +81,15 @@ export const TOOLS = {
   syslinux: { name: "syslinux", pkg: "syslinux syslinux-common" },
   sfdisk: { name: "sfdisk", pkg: "fdisk" },
   readelf: { name: "readelf", pkg: "binutils" },
+  // The arm64 fixtures are built from Debian's arm64 packages: dpkg must know the
+  // architecture and apt must have its package lists.
+  aptArm64: {
+    name: "sh",
+    args: ["-c", "apt-cache show --no-all-versions busybox-static:arm64 > /dev/null 2>&1"],
+    label: "Debian's arm64 package lists",
+    pkg: "(an architecture, not a package)",
+    fix: "sudo dpkg --add-architecture arm64 && sudo apt-get update",
+  },
 } as const satisfies Record<string, Tool>;
 
 const present = new Map<string, boolean>();
@@ -115,9 +128,9 @@ export function needs(...tools: Tool[]): { ignore: boolean } {
     if (reported.has(t.label ?? t.name)) continue;
     reported.add(t.label ?? t.name);
     console.warn(
-      `IGNORED (tool missing): tests that need ${
-        t.label ?? t.name
-      } (apt-get install ${t.pkg}; \`sudo bash .ci/install-deps\` installs everything)`,
+      `IGNORED (tool missing): tests that need ${t.label ?? t.name} (${
+        t.fix ?? `apt-get install ${t.pkg}`
+      }; \`sudo bash .ci/install-deps\` installs everything)`,
     );
   }
   return { ignore: true };
@@ -126,7 +139,7 @@ export function needs(...tools: Tool[]): { ignore: boolean } {
 /** The tools a whole-VM test with the fast fixture needs. */
 export const VM_TOOLS = [TOOLS.qemu, TOOLS.qemuGa, TOOLS.apt];
 /** What an arm64 guest needs beyond the x86_64 ones: QEMU for arm64, and readelf for its fixture. */
-export const ARM64_TOOLS = [...VM_TOOLS, TOOLS.qemuArm, TOOLS.readelf];
+export const ARM64_TOOLS = [...VM_TOOLS, TOOLS.qemuArm, TOOLS.readelf, TOOLS.aptArm64];
 /** What the firmware-bootable fixtures need to be built and booted. */
 export const BOOTABLE_TOOLS = [
   ...VM_TOOLS,
@@ -143,8 +156,9 @@ export const BOOTABLE_TOOLS = [
  */
 export async function requireTools(...tools: Tool[]): Promise<void> {
   for (const t of tools) {
-    if (!await requireTool(t.name, t.pkg, t.args)) {
-      throw new Error(`${t.label ?? t.name} is missing (apt-get install ${t.pkg})`);
+    const fix = t.fix ?? `apt-get install ${t.pkg}`;
+    if (!await requireTool(t.name, t.pkg, t.args, fix, t.label ?? t.name)) {
+      throw new Error(`${t.label ?? t.name} is missing (${fix})`);
     }
   }
 }
