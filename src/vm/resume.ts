@@ -69,15 +69,16 @@ interface StateResume {
 async function resumeFromState(ctx: BootContext, r: StateResume): Promise<StartResult> {
   const { paths, profile, progress } = ctx;
   const timer = new PhaseTimer();
-  await timer.time("prepare", async () => {
-    await Deno.writeTextFile(paths.serialLog, "");
-    await r.disk?.();
-  });
   let pid = 0;
   let loaded = false;
   let agent: Promise<QgaClient> | undefined;
   const stopHealth = new AbortController();
   try {
+    // Inside the fallback: a snapshot whose disk or variable store is gone fails here.
+    await timer.time("prepare", async () => {
+      await Deno.writeTextFile(paths.serialLog, "");
+      await r.disk?.();
+    });
     const statePath = await timer.time("prepare", r.statePath);
     pid = await timer.time("launch", () => launch(ctx.probe.qemu.path, r.spec));
     const record = () =>
@@ -134,7 +135,7 @@ async function resumeFromState(ctx: BootContext, r: StateResume): Promise<StartR
 
 /** Resume from `snapshot` (docs/architecture.md, «Start: resume and rotation», steps 2–4). */
 export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<StartResult> {
-  const { paths, profile, progress } = ctx;
+  const { profile, progress } = ctx;
   // The guest's RAM is the snapshot's RAM file, mapped privately: pages come in as the
   // guest touches them, its writes stay in this QEMU, the file stays as captured.
   const spec = vmSpec(profile, ctx.image, ctx.probe, {
@@ -144,19 +145,7 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
   return await resumeFromState(ctx, {
     spec,
     ramInFile: true,
-    disk: async () => {
-      await Deno.remove(paths.runDisk).catch(() => {});
-      await createOverlay(
-        ctx.probe.qemu.img,
-        join(snapshot.dir, SNAPSHOT_FILES.disk),
-        paths.runDisk,
-      );
-      await provideVarsStore(
-        spec.firmware,
-        ctx.probe.firmware?.vars,
-        join(snapshot.dir, EFI_VARS_FILE),
-      );
-    },
+    disk: () => runOn(ctx, spec, snapshot.dir),
     // The device state is never compressed (a few hundred KiB); the RAM file may be.
     statePath: async () => {
       await ramFileReady(snapshot, progress);
@@ -175,6 +164,26 @@ export async function resume(ctx: BootContext, snapshot: Snapshot): Promise<Star
       }`;
     },
   });
+}
+
+/**
+ * Gives the run a fresh overlay of the disk saved in `dir` (a snapshot's or a
+ * checkpoint's) and, for UEFI firmware, a copy of the variable store saved with it.
+ *
+ * @throws {Error} naming the file when either is missing: the resume fails there, before
+ * QEMU starts, and falls back (or is refused) like any other failed resume.
+ */
+async function runOn(ctx: BootContext, spec: VmSpec, dir: string): Promise<void> {
+  const disk = join(dir, SNAPSHOT_FILES.disk);
+  const vars = join(dir, EFI_VARS_FILE);
+  if (!(await exists(disk))) throw new Error(`its disk ${disk} is missing`);
+  // The variables saved with the RAM go with it: the firmware's template would not do.
+  if (spec.firmware?.vars && !(await exists(vars))) {
+    throw new Error(`its UEFI variable store ${vars} is missing`);
+  }
+  await Deno.remove(ctx.paths.runDisk).catch(() => {});
+  await createOverlay(ctx.probe.qemu.img, disk, ctx.paths.runDisk);
+  await provideVarsStore(spec.firmware, ctx.probe.firmware?.vars, vars);
 }
 
 /**
@@ -273,7 +282,7 @@ export async function resumeCheckpoint(
   found: { name: string; dir: string; meta: Snapshot["meta"] },
   snapshot: string | null,
 ): Promise<StartResult> {
-  const { paths, profile } = ctx;
+  const { profile } = ctx;
   const spec = vmSpec(
     profile,
     ctx.image,
@@ -283,19 +292,7 @@ export async function resumeCheckpoint(
   try {
     return await resumeFromState(ctx, {
       spec,
-      disk: async () => {
-        await Deno.remove(paths.runDisk).catch(() => {});
-        await createOverlay(
-          ctx.probe.qemu.img,
-          join(found.dir, SNAPSHOT_FILES.disk),
-          paths.runDisk,
-        );
-        await provideVarsStore(
-          spec.firmware,
-          ctx.probe.firmware?.vars,
-          join(found.dir, EFI_VARS_FILE),
-        );
-      },
+      disk: () => runOn(ctx, spec, found.dir),
       statePath: () => Promise.resolve(join(found.dir, found.meta.state.file)),
       boot: "checkpoint",
       checkpoint: found.name,

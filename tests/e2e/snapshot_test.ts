@@ -195,6 +195,31 @@ Deno.test(
 );
 
 Deno.test(
+  "snapshot: its disk deleted → the resume names it before QEMU starts, cold boot, snapshot marked bad",
+  needs(...VM_TOOLS),
+  () =>
+    withVmEnv(async (vm) => {
+      assert.equal((await vm.emu(["capture"])).code, 0);
+      const [dir] = await snapshotDirs(vm);
+      const disk = join(dir, "disk.qcow2");
+      await Deno.chmod(disk, 0o600);
+      await Deno.remove(disk);
+      const port = freePort();
+      const r = await vm.emu(["start", "--json", "--port", `http=${port}`]);
+      assert.equal(r.code, 0, r.stderr);
+      const record = JSON.parse(r.stdout);
+      assert.equal(record.boot, "cold");
+      assert.equal(
+        record.fallback,
+        `resume failed (its disk ${disk} is missing); snapshot marked bad, it will be recaptured`,
+      );
+      const meta = JSON.parse(await Deno.readTextFile(join(dir, "snapshot.json")));
+      assert.equal(meta.bad?.reason, `its disk ${disk} is missing`);
+      assert.equal((await vm.emu(["stop"])).code, 0);
+    }),
+);
+
+Deno.test(
   "snapshot: a snapshot.json that does not match this QEMU is recaptured, never resumed",
   needs(...VM_TOOLS),
   () =>
