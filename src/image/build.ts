@@ -21,7 +21,8 @@ import type { Arch } from "../qemu/cpu_model.ts";
 import { hostGuestArch } from "../qemu/host.ts";
 import { killAndWait, launchQemu, processExists, waitForExit } from "../qemu/process.ts";
 import type { ProbeResult } from "../qemu/probe.ts";
-import { convertCompressed, createOverlay } from "../qemu/img.ts";
+import { convertCompressed } from "../qemu/img.ts";
+import { createOverlay } from "../qemu/qcow2_overlay.ts";
 import { buildArgv } from "../qemu/argv.ts";
 import { bootFirmware, provideVarsStore } from "../qemu/firmware.ts";
 import { machineOption } from "../qemu/machine.ts";
@@ -158,7 +159,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   let pid: number | null = null;
   try {
     const overlay = join(work, "work.qcow2");
-    await createOverlay(qemuImg, base.disk, overlay);
+    await createOverlay(base.disk, overlay);
     const seed = join(work, "seed.iso");
     const files = await writeSeed(resolve(options.userData), seed, options.name ?? paths.stem);
     progress(`seed: ${files.join(", ")}`);

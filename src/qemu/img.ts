@@ -1,6 +1,7 @@
 /**
- * `qemu-img`, the one place emu runs it: overlays (a run or capture disk whose backing
- * file is an image) and the compressed flattening of a built disk. Errors have one
+ * `qemu-img`, the one place emu runs it: reading an overlay's backing file and the
+ * compressed flattening of a built disk (overlays themselves are written by emu:
+ * `qcow2_overlay.ts`). Errors have one
  * shape: `qemu_missing` when it is not installed, `qemu_failed` with its own words.
  *
  * @module
@@ -42,30 +43,6 @@ export async function backingFile(qemuImg: string | null, overlay: string): Prom
     throw new EmuError("image_invalid", `Cannot use ${overlay}: it has no backing file`);
   }
   return backing;
-}
-
-/**
- * Creates `overlay` backed by `backing` (an absolute path: QEMU resolves it after
- * changing directory), atomically (temp file, rename).
- */
-export async function createOverlay(
-  qemuImg: string | null,
-  backing: string,
-  overlay: string,
-): Promise<void> {
-  const binary = requireImg(qemuImg, "create a disk overlay");
-  const temp = `${overlay}.tmp-${crypto.randomUUID()}`;
-  try {
-    await img(
-      binary,
-      ["create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", temp],
-      `create ${overlay}`,
-    );
-  } catch (err) {
-    await Deno.remove(temp).catch(() => {});
-    throw err;
-  }
-  await Deno.rename(temp, overlay);
 }
 
 /**

@@ -20,7 +20,7 @@ import { setGuestClock } from "./guest_clock.ts";
 import { QgaClient } from "../protocol/mod.ts";
 import { InstanceLock } from "./lock.ts";
 import { migrationChannels, saveToFileAndQuit, syncStateFile } from "./migration.ts";
-import { createOverlay } from "../qemu/img.ts";
+import { createOverlay } from "../qemu/qcow2_overlay.ts";
 import { freePort } from "./ports.ts";
 import {
   imageSnapshotsDir,
@@ -159,7 +159,7 @@ export async function captureSnapshot(options: CaptureOptions): Promise<Snapshot
   const spec = vmSpec(profile, image, probe, run);
   let pid = 0;
   try {
-    await createOverlay(probe.qemu.img, image.disk, run.disk);
+    await createOverlay(image.disk, run.disk);
     // The capture's own NVRAM, kept beside its disk: every resume copies it.
     await provideVarsStore(spec.firmware, probe.firmware?.vars);
     // The runtime disk of a snapshot holds no per-instance values (no ports): those come

@@ -4,7 +4,7 @@
  * @module
  */
 import { launch, waitReady } from "./boot.ts";
-import { createOverlay } from "../qemu/img.ts";
+import { createOverlay } from "../qemu/qcow2_overlay.ts";
 import { writeRecord } from "./record.ts";
 import { vmSpec } from "./spec.ts";
 import { provideVarsStore } from "../qemu/firmware.ts";
@@ -31,7 +31,7 @@ export async function coldBoot(ctx: BootContext): Promise<StartResult> {
     // The spec first: what it refuses (missing firmware) is refused before any file is made.
     const spec = vmSpec(profile, image, probe, runPaths(ctx, paths.runtimeIso, false));
     if (!(await Deno.stat(paths.runDisk).then(() => true, () => false))) {
-      await createOverlay(probe.qemu.img, image.disk, paths.runDisk);
+      await createOverlay(image.disk, paths.runDisk);
     }
     await provideVarsStore(spec.firmware, probe.firmware?.vars);
     await writeRuntimeDisk(paths.runtimeIso, options.name, profile, ctx.ports);

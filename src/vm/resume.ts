@@ -12,7 +12,7 @@ import { launch } from "./boot.ts";
 import type { Snapshot } from "./capture.ts";
 import { clearRuntimeFiles } from "./instance.ts";
 import { loadState, migrationChannels } from "./migration.ts";
-import { createOverlay } from "../qemu/img.ts";
+import { createOverlay } from "../qemu/qcow2_overlay.ts";
 import { type InstanceRecord, writeRecord } from "./record.ts";
 import { markSnapshotBad, readSnapshot, snapshotMismatches } from "./snapshot.ts";
 import { suspendDir } from "./suspend.ts";
@@ -182,7 +182,7 @@ async function runOn(ctx: BootContext, spec: VmSpec, dir: string): Promise<void>
     throw new Error(`its UEFI variable store ${vars} is missing`);
   }
   await Deno.remove(ctx.paths.runDisk).catch(() => {});
-  await createOverlay(ctx.probe.qemu.img, disk, ctx.paths.runDisk);
+  await createOverlay(disk, ctx.paths.runDisk);
   await provideVarsStore(spec.firmware, ctx.probe.firmware?.vars, vars);
 }
 
