@@ -5,8 +5,9 @@
  * without reading it again. The file that gets installed is flushed while it is written
  * (`writeback.ts`), so the final fsync has little left to wait for. An interrupted
  * download resumes with `Range`/`If-Range`; the bytes already there are re-read through
- * the hash first, so the whole file is always verified. A hash mismatch deletes the part file and writes nothing else (a zstd
- * bomb is never decompressed); an abort leaves only the part file.
+ * the hash first, so the whole file is always verified. A hash mismatch deletes the part
+ * file and writes nothing else (a zstd bomb is never decompressed); an abort leaves only
+ * the part file.
  *
  * @module
  */
