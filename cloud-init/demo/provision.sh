@@ -61,6 +61,11 @@ current="checking the API answers through the database"; step "$current"
 /usr/local/bin/emu-wait-ready 120
 
 current="sealing the image"; step "$current"
+# A resumed stack's clock jumps forward by the time since its capture, so calendar timers
+# that fell due in between would fire at once, inside the user's session (apt-get update
+# and upgrade under emulation take minutes of CPU). A stack's packages change with its
+# image, never in place.
+systemctl mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer
 # (Not `cloud-init clean`: cloud-init is still running this script and writes its state.)
 touch /etc/cloud/cloud-init.disabled
 sync

@@ -128,6 +128,19 @@ Deno.test(
 
       // The guest clock is the host's (GNU date: to the nanosecond), within 1 s.
       await assertGuestClock(vm);
+      // That clock jumped forward since the capture: the maintenance timers that would
+      // have fallen due in between (apt, dpkg's backup, e2scrub) are masked in the image.
+      const timers = await vm.emu([
+        "exec",
+        "--",
+        "systemctl",
+        "is-enabled",
+        "apt-daily.timer",
+        "apt-daily-upgrade.timer",
+        "dpkg-db-backup.timer",
+        "e2scrub_all.timer",
+      ]);
+      assert.equal(timers.stdout, "masked\nmasked\nmasked\nmasked\n", timers.stderr);
       // The API applied the password over its own session (emu-rotate's fast path): its
       // light SCRAM verifier has 16 iterations; psql's would have PostgreSQL's 4096.
       assert.equal(await verifierIterations(vm), "SCRAM-SHA-256$16");
