@@ -13,8 +13,8 @@
  * @module
  */
 import { EmuError } from "../errors.ts";
+import { isQcow2Header, QCOW2_MAGIC } from "../artifact/qcow2.ts";
 
-const QCOW2_MAGIC = [0x51, 0x46, 0x49, 0xfb]; // "QFI\xfb"
 const CLUSTER_BITS = 16;
 const CLUSTER = 1 << CLUSTER_BITS;
 /** Header fields up to and including the compression type, padded: version 3. */
@@ -110,7 +110,7 @@ export async function qcow2VirtualSize(path: string): Promise<bigint> {
     if (n === null) break;
     got += n;
   }
-  if (got < head.length || !QCOW2_MAGIC.every((b, i) => head[i] === b)) {
+  if (got < head.length || !isQcow2Header(head)) {
     throw new EmuError(
       "image_invalid",
       `Cannot make an overlay of ${path}: it is not a qcow2 file`,
