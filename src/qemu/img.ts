@@ -1,8 +1,8 @@
 /**
  * `qemu-img`, the one place emu runs it: reading an overlay's backing file and the
  * compressed flattening of a built disk (overlays themselves are written by emu:
- * `qcow2_overlay.ts`). Errors have one
- * shape: `qemu_missing` when it is not installed, `qemu_failed` with its own words.
+ * `qcow2_overlay.ts`). Errors have one shape: `qemu_missing` when it is not installed,
+ * `qemu_failed` with its own words.
  *
  * @module
  */

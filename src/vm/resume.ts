@@ -228,6 +228,7 @@ async function ramFileReady(
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
+
 /**
  * Resumes the state `emu suspend` saved, on the instance's own run disk, without
  * rotation (the secrets are the user's). Returns `null` when there is no usable suspended

@@ -92,6 +92,11 @@ export const TOOLS = {
   },
 } as const satisfies Record<string, Tool>;
 
+/** How to get `tool`, for the messages. */
+function fixFor(tool: Tool): string {
+  return tool.fix ?? `apt-get install ${tool.pkg}`;
+}
+
 const present = new Map<string, boolean>();
 const reported = new Set<string>();
 
@@ -129,7 +134,7 @@ export function needs(...tools: Tool[]): { ignore: boolean } {
     reported.add(t.label ?? t.name);
     console.warn(
       `IGNORED (tool missing): tests that need ${t.label ?? t.name} (${
-        t.fix ?? `apt-get install ${t.pkg}`
+        fixFor(t)
       }; \`sudo bash .ci/install-deps\` installs everything)`,
     );
   }
@@ -156,7 +161,7 @@ export const BOOTABLE_TOOLS = [
  */
 export async function requireTools(...tools: Tool[]): Promise<void> {
   for (const t of tools) {
-    const fix = t.fix ?? `apt-get install ${t.pkg}`;
+    const fix = fixFor(t);
     if (!await requireTool(t.name, t.pkg, t.args, fix, t.label ?? t.name)) {
       throw new Error(`${t.label ?? t.name} is missing (${fix})`);
     }

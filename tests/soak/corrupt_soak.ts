@@ -1,7 +1,7 @@
 /**
  * Damaged files in the emu home: `instance.json`, `snapshot.json`, `probe.json`,
- * `image.json`, `state.raw` and the snapshot's `ram.raw`, each truncated, filled with garbage, emptied or replaced
- * by JSON of the wrong shape. `emu status`, `start` and `stop` must either recover or fail
+ * `image.json`, `state.raw` and the snapshot's `ram.raw`, each truncated, filled with
+ * garbage, emptied or replaced by JSON of the wrong shape. `emu status`, `start` and `stop` must either recover or fail
  * with an error emu explains (never `internal`, never a stack trace), and once the file
  * is damaged no command may leave a second QEMU or lose track of a running one.
  */
