@@ -21,6 +21,8 @@ const CLUSTER = 1 << CLUSTER_BITS;
 const HEADER_LENGTH = 112;
 const EXT_BACKING_FORMAT = 0xe2792aca;
 const EXT_FEATURE_NAMES = 0x6803f857;
+/** QEMU's own limit on the L1 table (QCOW_MAX_L1_SIZE, 32 MiB): 2 PiB of disk. */
+const MAX_L1_ENTRIES = (32 * 1024 * 1024) / 8;
 
 /** The feature name table QEMU writes into every qcow2 file it creates: type, bit, name. */
 const FEATURE_NAMES: readonly [number, number, string][] = [
@@ -50,11 +52,17 @@ export function qcow2OverlayBytes(backing: string, virtualSize: bigint): Uint8Ar
   // Each L1 entry maps one L2 table: cluster/8 entries of one cluster each.
   const perL1 = BigInt(CLUSTER) * BigInt(CLUSTER / 8);
   const l1Entries = Number((virtualSize + perL1 - 1n) / perL1);
-  const l1Clusters = Math.max(1, Math.ceil((l1Entries * 8) / CLUSTER));
-  const clusters = 3 + l1Clusters;
-  if (clusters > CLUSTER / 2) {
-    throw new EmuError("internal", `Cannot make an overlay of ${virtualSize} bytes`);
+  if (l1Entries > MAX_L1_ENTRIES) {
+    throw new EmuError(
+      "image_invalid",
+      `Cannot make an overlay of a ${virtualSize}-byte disk: QEMU's qcow2 goes up to ${
+        BigInt(MAX_L1_ENTRIES) * perL1
+      } bytes`,
+      { hint: "The image's qcow2 header declares an impossible size; rebuild or re-pull it." },
+    );
   }
+  const l1Clusters = Math.max(1, Math.ceil((l1Entries * 8) / CLUSTER));
+  const clusters = 3 + l1Clusters; // at most 515: one refcount block (32 768) covers them
   const bytes = new Uint8Array(3 * CLUSTER + l1Entries * 8);
   const view = new DataView(bytes.buffer);
   bytes.set(QCOW2_MAGIC);

@@ -1,8 +1,9 @@
 /**
  * emu's own qcow2 overlay (src/qemu/qcow2_overlay.ts) against the real `qemu-img`: byte
  * for byte what `qemu-img create -f qcow2 -b BACKING -F qcow2` writes, for backing files
- * of several sizes (an L1 table of one entry up to one of many clusters), and a file
- * `qemu-img check` finds clean and `qemu-img info` reads as the same overlay.
+ * of several sizes (an L1 table of one entry up to QEMU's largest, 32 MiB for 2 PiB), and
+ * a file `qemu-img check` finds clean and `qemu-img info` reads as the same overlay; a
+ * header declaring more than that is refused.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -17,7 +18,7 @@ async function qemuImg(...args: string[]): Promise<string> {
   return text;
 }
 
-const SIZES = ["1M", "511M", "4G", "10G", "5000G", "70T"];
+const SIZES = ["1M", "511M", "4G", "10G", "5000G", "70T", "2P"]; // 2P: QEMU's largest
 
 Deno.test(
   "qcow2 overlay: the same bytes as qemu-img create, for backing files of every size",
@@ -63,3 +64,34 @@ Deno.test("qcow2 overlay: a backing file that is not qcow2 is refused, nothing w
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test(
+  "qcow2 overlay: a header declaring more than QEMU's qcow2 holds is refused, nothing written",
+  needs(TOOLS.qemuImg),
+  async () => {
+    await requireTools(TOOLS.qemuImg);
+    const dir = await Deno.makeTempDir({ prefix: "emu-qcow2-" });
+    try {
+      const backing = join(dir, "huge.qcow2");
+      await qemuImg("create", "-q", "-f", "qcow2", backing, "1M");
+      // The virtual size field (offset 24) rewritten to 2 PiB + 512 bytes.
+      const bytes = await Deno.readFile(backing);
+      new DataView(bytes.buffer).setBigUint64(24, 2n ** 51n + 512n);
+      await Deno.writeFile(backing, bytes);
+      await assert.rejects(
+        createOverlay(backing, join(dir, "run.qcow2")),
+        (err: unknown) =>
+          err instanceof EmuError && err.code === "image_invalid" &&
+          err.message ===
+            `Cannot make an overlay of a ${2n ** 51n + 512n}-byte disk: QEMU's qcow2 goes up to ${
+              2n ** 51n
+            } bytes`,
+      );
+      assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), [
+        "huge.qcow2",
+      ]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
