@@ -10,11 +10,12 @@ restart. Its database session (application_name "emu-api") survives the rotation
 new session logs in with the new password. Secrets are never logged or echoed: /health
 reports only a short hash of the API secret.
 
-On SIGHUP (sent by emu-rotate once the new file is in place) the API sets the app role's
-new password over the session it already has and ends every other session of the role,
-then answers "ok ID" or "failed ID" on the FIFO /run/emu-api/rotated (ID: the file's
-ROTATION_ID). Right after a resume that is far cheaper than a new psql process and a new
-PostgreSQL backend; emu-rotate falls back to psql when the API cannot.
+On SIGHUP (sent by emu-rotate once it has written secrets.env.new and runtime.env.new)
+the API renames both files into place, sets the app role's new password over the session
+it already has and ends every other session of the role, then answers "ok ID" or
+"failed ID" on the FIFO /run/emu-api/rotated (ID: the file's ROTATION_ID). Right after a
+resume that is far cheaper than `mv` and psql processes and a new PostgreSQL backend;
+emu-rotate does it all itself when the API cannot.
 """
 import base64
 import hashlib
@@ -102,11 +103,19 @@ class State:
         return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
     def rotate(self):
-        """Applies the new DB_PASSWORD of the secrets file over this session; answers."""
+        """Puts emu-rotate's new files in place, applies the new DB_PASSWORD over this
+        session, answers."""
         with self.lock:
-            new = read_env(SECRETS)
+            # Read first: the answer names this run even when the rest fails.
+            new = read_env(SECRETS + ".new") or read_env(SECRETS)
             ok = False
             try:
+                # Renamed here, not by `mv` processes (each a first run under emulation).
+                for path in (SECRETS, RUNTIME):
+                    try:
+                        os.replace(path + ".new", path)
+                    except FileNotFoundError:
+                        pass
                 # The session logged in with an earlier password; without one, log in with
                 # the secrets read before this rotation.
                 with self._connect().cursor() as cur:

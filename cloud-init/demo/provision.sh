@@ -21,8 +21,9 @@ install -m 0644 "$seed/emu-api.service" "$seed/emu-runtime-config.service" /etc/
 
 current="creating the API user and placeholder secrets"; step "$current"
 id emu-api >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin emu-api
-# setgid: a file emu-rotate writes here gets the API's group without a chgrp.
-install -d -m 2750 -g emu-api /etc/emu
+# setgid: a file emu-rotate writes here gets the API's group without a chgrp; group-
+# writable: the API renames the secrets.env.new emu-rotate writes into place.
+install -d -m 2770 -g emu-api /etc/emu
 # Public placeholders, documented in cloud-init/README.md: emu replaces both at every start.
 umask 027
 printf 'API_SECRET=%s\nDB_PASSWORD=%s\n' placeholder-api-secret placeholder-db-password \

@@ -144,6 +144,20 @@ Deno.test(
       // The API applied the password over its own session (emu-rotate's fast path): its
       // light SCRAM verifier has 16 iterations; psql's would have PostgreSQL's 4096.
       assert.equal(await verifierIterations(vm), "SCRAM-SHA-256$16");
+      // ...and renamed the two files emu-rotate wrote as `.new` into place (no `mv`
+      // process): nothing left half-way, the run-time values this start's.
+      const files = await vm.emu([
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "ls -A /etc/emu /run/emu; grep -x EMU_API_HOST_PORT=[0-9]* /run/emu/runtime.env",
+      ]);
+      assert.equal(
+        files.stdout,
+        `/etc/emu:\nsecrets.env\n\n/run/emu:\nruntime.env\nEMU_API_HOST_PORT=${apiPort}\n`,
+        files.stderr,
+      );
 
       const health = await (await fetch(`http://127.0.0.1:${apiPort}/health`)).json();
       assert.equal(health.status, "ok");
