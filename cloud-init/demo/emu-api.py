@@ -78,11 +78,25 @@ class State:
 
     def _connect(self):
         if self.conn is None:
-            self.conn = psycopg2.connect(
+            conn = psycopg2.connect(
                 host="127.0.0.1", dbname="app", user="app",
                 password=self.secrets.get("DB_PASSWORD", ""), connect_timeout=3,
                 application_name="emu-api")
-            self.conn.autocommit = True
+            conn.autocommit = True
+            # The other sessions of the role, as a prepared statement run once now: its
+            # plan is cached in this session (and in a snapshot of it), so a rotation right
+            # after a resume skips the parser's analysis and the planner, each a first run
+            # under emulation. It only lists; rotate() ends them.
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("PREPARE other_sessions AS SELECT pid"
+                                " FROM pg_stat_get_activity(NULL)"
+                                " WHERE usesysid = 'app'::regrole AND pid <> pg_backend_pid()")
+                    cur.execute("EXECUTE other_sessions")
+            except Exception:
+                conn.close()
+                raise
+            self.conn = conn
         return self.conn
 
     @staticmethod
@@ -123,9 +137,10 @@ class State:
                     if len(password) < 32:
                         raise ValueError("DB_PASSWORD is too short for a light verifier")
                     cur.execute("ALTER ROLE app PASSWORD %s", (self.scram_verifier(password),))
-                    # pg_stat_get_activity, not the pg_stat_activity view: no joins.
-                    cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_get_activity(NULL)"
-                                " WHERE usesysid = 'app'::regrole AND pid <> pg_backend_pid()")
+                    # After the commit: a session listed now logged in with an old password.
+                    cur.execute("EXECUTE other_sessions")
+                    for (pid,) in cur.fetchall():
+                        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
                 ok = True
             except Exception:
                 self._drop()

@@ -192,6 +192,56 @@ Deno.test(
       // The pristine snapshot has no notes: reset dropped the first start's data.
       assert.deepEqual(await psql(dbPort, second.db), { code: 0, out: "0" });
 
+      // A rotation ends every other session of the role (they logged in with an old
+      // password): a session held open through the forwarded port, then emu-rotate run
+      // by hand while the API is up (its fast path: the prepared listing, then the kill).
+      const held = new Deno.Command("psql", {
+        args: ["-X", "-h", "127.0.0.1", "-p", String(dbPort), "-U", "app", "-d", "app"],
+        env: { PGPASSWORD: second.db, PGCONNECT_TIMEOUT: "10" },
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const heldIn = held.stdin.getWriter();
+      await heldIn.write(new TextEncoder().encode("SELECT pg_sleep(120);\n"));
+      const sessions = async () =>
+        (await vm.emu([
+          "exec",
+          "--",
+          "setpriv",
+          "--reuid=postgres",
+          "--regid=postgres",
+          "--clear-groups",
+          "--",
+          "/usr/lib/postgresql/15/bin/psql",
+          "-XAtc",
+          "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'",
+        ])).stdout.trim();
+      for (let i = 0; i < 50 && await sessions() !== "2"; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(await sessions(), "2", "the API's session and the held one");
+      const third = { api: "a".repeat(64), db: "b".repeat(64) };
+      const byHand = await vm.emu([
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        `printf 'API_SECRET=${third.api}\\nDB_PASSWORD=${third.db}\\n' | /usr/local/bin/emu-rotate`,
+      ]);
+      assert.equal(byHand.code, 0, byHand.stderr);
+      await heldIn.close().catch(() => {}); // psql may have exited already
+      const ended = await held.output();
+      assert.notEqual(ended.code, 0);
+      assert.match(
+        new TextDecoder().decode(ended.stderr),
+        /terminating connection due to administrator command/,
+      );
+      assert.equal(await sessions(), "1", "only the API's session is left");
+      assert.equal(await verifierIterations(vm), "SCRAM-SHA-256$16", "the API's fast path");
+      assert.deepEqual(await psql(dbPort, third.db), { code: 0, out: "0" });
+      assert.equal(await api(apiPort, third.api), 200);
+
       // A cold boot rotates too: the rotate command waits for PostgreSQL to come up.
       assert.equal((await vm.emu(["reset"])).code, 0);
       const cold = await vm.emu(["start", "--cold", "--save-secrets", ...ports]);
