@@ -51,15 +51,20 @@ async function api(port: number, secret: string | null, body?: string): Promise<
   return res.status;
 }
 
-/** Logs in to the demo database through the forwarded port; returns psql's exit code. */
-async function psql(port: number, password: string): Promise<{ code: number; out: string }> {
-  const out = await new Deno.Command("psql", {
-    args: ["-X", "-A", "-t", "-h", "127.0.0.1", "-p", String(port), "-U", "app", "-d", "app"],
+/** psql logged in to the demo database as app through the forwarded port, SQL on stdin. */
+function spawnPsql(port: number, password: string, flags: string[] = []): Deno.ChildProcess {
+  return new Deno.Command("psql", {
+    args: ["-X", ...flags, "-h", "127.0.0.1", "-p", String(port), "-U", "app", "-d", "app"],
     env: { PGPASSWORD: password, PGCONNECT_TIMEOUT: "10" },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/** Counts the notes through the forwarded port; psql's exit code and output. */
+async function psql(port: number, password: string): Promise<{ code: number; out: string }> {
+  const out = spawnPsql(port, password, ["-A", "-t"]);
   const w = out.stdin.getWriter();
   await w.write(new TextEncoder().encode("SELECT count(*) FROM notes;\n"));
   await w.close();
@@ -80,8 +85,8 @@ async function assertGuestClock(vm: VmEnv): Promise<void> {
   );
 }
 
-/** The iteration part of the app role's stored SCRAM verifier, read as postgres in the guest. */
-async function verifierIterations(vm: VmEnv): Promise<string> {
+/** One SQL query run as postgres in the guest; its unaligned output, trimmed. */
+async function guestSql(vm: VmEnv, sql: string): Promise<string> {
   const r = await vm.emu([
     "exec",
     "--",
@@ -92,10 +97,18 @@ async function verifierIterations(vm: VmEnv): Promise<string> {
     "--",
     "/usr/lib/postgresql/15/bin/psql",
     "-XAtc",
-    "SELECT split_part(rolpassword, ':', 1) FROM pg_authid WHERE rolname = 'app'",
+    sql,
   ]);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.trim();
+}
+
+/** The iteration part of the app role's stored SCRAM verifier. */
+function verifierIterations(vm: VmEnv): Promise<string> {
+  return guestSql(
+    vm,
+    "SELECT split_part(rolpassword, ':', 1) FROM pg_authid WHERE rolname = 'app'",
+  );
 }
 
 Deno.test(
@@ -195,28 +208,11 @@ Deno.test(
       // A rotation ends every other session of the role (they logged in with an old
       // password): a session held open through the forwarded port, then emu-rotate run
       // by hand while the API is up (its fast path: the prepared listing, then the kill).
-      const held = new Deno.Command("psql", {
-        args: ["-X", "-h", "127.0.0.1", "-p", String(dbPort), "-U", "app", "-d", "app"],
-        env: { PGPASSWORD: second.db, PGCONNECT_TIMEOUT: "10" },
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+      const held = spawnPsql(dbPort, second.db);
       const heldIn = held.stdin.getWriter();
       await heldIn.write(new TextEncoder().encode("SELECT pg_sleep(120);\n"));
-      const sessions = async () =>
-        (await vm.emu([
-          "exec",
-          "--",
-          "setpriv",
-          "--reuid=postgres",
-          "--regid=postgres",
-          "--clear-groups",
-          "--",
-          "/usr/lib/postgresql/15/bin/psql",
-          "-XAtc",
-          "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'",
-        ])).stdout.trim();
+      const sessions = () =>
+        guestSql(vm, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'");
       for (let i = 0; i < 50 && await sessions() !== "2"; i++) {
         await new Promise((r) => setTimeout(r, 200));
       }
