@@ -10,6 +10,7 @@ import { EmuError } from "../errors.ts";
 import { IMAGE_JSON, type ImageInfo, parseImageJson } from "./image_json.ts";
 import { IMAGE_FILES } from "../config/filenames.ts";
 import { compareVersions, parseVersion } from "./versions.ts";
+import { exists } from "../exists.ts";
 
 /** Default number of images `prune` keeps. */
 export const DEFAULT_KEEP = 2;
@@ -66,7 +67,7 @@ export async function removeImage(imagesDir: string, id: string): Promise<void> 
     throw new EmuError("usage", `Cannot remove image ${JSON.stringify(id)}: not an image id`);
   }
   const dir = join(imagesDir, id);
-  if (!(await Deno.stat(join(dir, IMAGE_JSON)).then(() => true, () => false))) {
+  if (!(await exists(join(dir, IMAGE_JSON)))) {
     throw new EmuError("image_unavailable", `Cannot remove image ${id}: it is not installed`, {
       hint: "`emu images ls` lists the installed images.",
     });

@@ -10,6 +10,7 @@ import { stopInstance } from "../vm/stop.ts";
 import { nameOption } from "./_instance_options.ts";
 import { commandContext, type GlobalOptions } from "./context.ts";
 import type { CliIo } from "./io.ts";
+import { exists } from "../exists.ts";
 
 /** Registers `emu reset`. */
 export function registerReset(program: Command, io: CliIo): void {
@@ -29,7 +30,7 @@ export function registerReset(program: Command, io: CliIo): void {
       const checkpoints: Record<string, number> = {};
       for (const name of names) {
         const dir = `${settings.layout.instances}/${name}`;
-        if (!(await Deno.stat(dir).then(() => true, () => false))) {
+        if (!(await exists(dir))) {
           if (!options.all) {
             throw new EmuError(
               "instance_not_found",

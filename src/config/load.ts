@@ -8,6 +8,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { EmuError } from "../errors.ts";
 import { defaultProfileJson, localDemoImage } from "./default_profile.ts";
 import { type Profile, ProfileError, validateProfile } from "./profile.ts";
+import { exists } from "../exists.ts";
 
 /** Largest `emu.json` emu reads; a profile is a few hundred bytes. */
 export const MAX_PROFILE_BYTES = 1024 * 1024;
@@ -48,7 +49,7 @@ export async function loadProfile(options: LoadProfileOptions): Promise<LoadedPr
     path = join(options.cwd, PROFILE_FILE_NAME);
     if (!(await isFile(path))) {
       // A local build (deno task demo) wins over the published demo release.
-      const local = await Deno.stat(localDemoImage(options.home)).then(() => true, () => false);
+      const local = await exists(localDemoImage(options.home));
       const release = local ? null : options.demoRelease ?? null;
       return { profile: validateProfile(defaultProfileJson(options.home, release)), path: null };
     }

@@ -10,6 +10,7 @@
 import { dirname, join } from "node:path";
 import { EmuError } from "../errors.ts";
 import type { Arch } from "./cpu_model.ts";
+import { exists } from "../exists.ts";
 
 /** Firmware code, the template of its variable store, and how QEMU loads them. */
 export interface Firmware {
@@ -199,7 +200,7 @@ export async function provideVarsStore(
   const vars = firmware?.vars;
   if (!vars) return;
   if (from !== undefined) return await copyVarsStore(from, vars);
-  if (await Deno.stat(vars).then(() => true, () => false)) return;
+  if (await exists(vars)) return;
   if (!template) throw new EmuError("internal", `No UEFI variable template for ${vars}`);
   await copyVarsStore(template, vars);
 }

@@ -44,6 +44,7 @@ import {
 import { firmwareIdentity, instanceRunPaths, vmSpec } from "./spec.ts";
 import type { StartResult } from "./start_types.ts";
 import { resolvePorts } from "./start.ts";
+import { exists } from "../exists.ts";
 
 /** What a checkpoint adds to the snapshot fields. */
 export interface CheckpointFields {
@@ -302,7 +303,7 @@ export async function restoreCheckpoint(options: CheckpointOptions): Promise<Sta
     spec,
     firmware: firmwareIdentity(spec, probe),
   });
-  if (!(await Deno.stat(found.meta.checkpoint.backing).then(() => true, () => false))) {
+  if (!(await exists(found.meta.checkpoint.backing))) {
     mismatches.push(`the disk it was saved on top of is gone (${found.meta.checkpoint.backing})`);
   }
   if (mismatches.length > 0) {

@@ -19,6 +19,7 @@ import {
   settleGuest,
   writeRuntimeDisk,
 } from "./_boot.ts";
+import { exists } from "../exists.ts";
 
 /** Cold boot: the image's own boot, on the instance's run disk. */
 export async function coldBoot(ctx: BootContext): Promise<StartResult> {
@@ -30,7 +31,7 @@ export async function coldBoot(ctx: BootContext): Promise<StartResult> {
   const spec = await timer.time("prepare", async () => {
     // The spec first: what it refuses (missing firmware) is refused before any file is made.
     const spec = vmSpec(profile, image, probe, runPaths(ctx, paths.runtimeIso, false));
-    if (!(await Deno.stat(paths.runDisk).then(() => true, () => false))) {
+    if (!(await exists(paths.runDisk))) {
       await createOverlay(image.disk, paths.runDisk);
     }
     await provideVarsStore(spec.firmware, probe.firmware?.vars);

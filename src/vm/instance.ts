@@ -12,6 +12,7 @@ import { runProgram } from "../process.ts";
 import { processExists } from "../qemu/process.ts";
 import { InstanceLock } from "./lock.ts";
 import { type InstanceRecord, readRecord } from "./record.ts";
+import { exists } from "../exists.ts";
 
 /**
  * Whether `pid` is the QEMU of instance `name`: alive, and its command line serves the
@@ -74,8 +75,7 @@ export async function lockInstance(
 ): Promise<LockedInstance> {
   const { paths } = await findInstance(settings, name);
   if (options.create) await Deno.mkdir(paths.dir, { recursive: true });
-  const exists = await Deno.stat(paths.dir).then(() => true, () => false);
-  const lock = exists
+  const lock = await exists(paths.dir)
     ? await InstanceLock.acquire(paths.lock, `instance ${name}`, {
       waitMs: options.waitMs ?? 30_000,
       signal: options.signal,

@@ -25,6 +25,7 @@ import { ResumeFailed } from "./start_types.ts";
 import { becomeHealthy, newRecord, runPaths, settleGuest, waitHealthyTimed } from "./_boot.ts";
 import { EFI_VARS_FILE, SNAPSHOT_FILES } from "../config/filenames.ts";
 import { PhaseTimer } from "./timings.ts";
+import { exists } from "../exists.ts";
 import type { ClockMethod } from "./guest_clock.ts";
 
 /** How long loading a state may take. */
@@ -223,10 +224,6 @@ async function ramFileReady(
         : `its RAM file ${raw} is ${size} bytes, the guest's RAM ${expected}`,
     );
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
 }
 
 /**
