@@ -68,7 +68,8 @@ export const ERROR_CODES = {
   },
   "QEMU and the host": {
     qemu_missing: "QEMU (or qemu-img) is not installed, or too old.",
-    qemu_failed: "QEMU exited or failed to start (the message has its last words).",
+    qemu_failed:
+      "QEMU exited or failed to start (the message has its last words, or the guest console's last lines when it died under a booting guest).",
     arch_unsupported: "The guest architecture cannot run on this host.",
     firmware_missing: "The UEFI firmware an image needs is not installed.",
     doctor_failed: "emu doctor found at least one failed check.",

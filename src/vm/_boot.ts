@@ -68,7 +68,8 @@ const NOT_READY = new Set(["health_timeout", "protocol_timeout", "socket_unavail
 /**
  * The error a cold boot (start or capture) reports when the guest did not become
  * ready: `code`, the message with the serial console's last lines (what the user needs
- * to see why), and `hint`. Any other error is returned as it is.
+ * to see why), and `hint`. A QEMU that exited under it (`qemu_failed`) keeps its code and
+ * hint and gets the same lines. Any other error is returned as it is.
  */
 export async function notReadyError(
   err: unknown,
@@ -77,7 +78,18 @@ export async function notReadyError(
   what: (message: string) => string,
   hint: string,
 ): Promise<unknown> {
-  if (!(err instanceof EmuError) || !NOT_READY.has(err.code)) return err;
+  if (!(err instanceof EmuError)) return err;
+  if (err.code === "qemu_failed") {
+    // QEMU died under the guest: what the guest said last is all there is to see why
+    // (a daemonized QEMU's own stderr is gone).
+    const tail = await serialTail(serialLog, 15);
+    if (tail === "") return err;
+    return new EmuError(err.code, `${err.message}\nLast serial console lines:\n${tail}`, {
+      hint: err.hint,
+      cause: err.cause,
+    });
+  }
+  if (!NOT_READY.has(err.code)) return err;
   const tail = await serialTail(serialLog, 15);
   return new EmuError(
     code,

@@ -36,6 +36,59 @@ Deno.test(
     }),
 );
 
+/** The serial console logs (`capture.log`) of capture staging directories under `home`. */
+async function stagingSerialLogs(home: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for await (const e of Deno.readDir(dir)) {
+      const path = join(dir, e.name);
+      if (e.isDirectory) await walk(path);
+      else if (e.name === "capture.log" && dir.includes("/.capture-")) found.push(path);
+    }
+  };
+  await walk(home).catch(() => {});
+  return found;
+}
+
+Deno.test(
+  "faults: QEMU killed while a capture boots → qemu_failed with the guest console's last lines; nothing left",
+  needs(...VM_TOOLS),
+  () =>
+    withVmEnv(async (vm) => {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: emuArgs(["--config", vm.profile, "capture"]),
+        env: vm.env,
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const output = child.output();
+      // Once the guest has written to its console, its QEMU is killed.
+      let said = "";
+      for (let i = 0; i < 1200 && said === ""; i++) {
+        const [log] = await stagingSerialLogs(vm.home);
+        if (log) said = (await Deno.readTextFile(log).catch(() => "")).trim();
+        if (said === "") await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.notEqual(said, "", "the capture's guest wrote to its console");
+      const pids = await qemuProcessesWith(vm.dir);
+      assert.equal(pids.length, 1, "one QEMU: the capture's");
+      Deno.kill(pids[0], "SIGKILL");
+      const out = await output;
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 1, stderr);
+      assert.match(
+        stderr,
+        new RegExp(
+          `error\\[qemu_failed\\]: Cannot capture a snapshot: QEMU \\(pid ${
+            pids[0]
+          }\\) exited while emu was working with it\\nLast serial console lines:\\n\\S`,
+        ),
+      );
+      assert.match(stderr, /hint: Something stopped it \(the OOM killer, a kill, a crash/);
+      assert.deepEqual(await stagingSerialLogs(vm.home), [], "no staging directory left");
+    }),
+);
+
 Deno.test(
   "faults: QEMU killed under a running instance → status says crashed; start restarts it",
   needs(...VM_TOOLS),
