@@ -118,11 +118,14 @@ class State:
 
     def rotate(self):
         """Puts emu-rotate's new files in place, applies the new DB_PASSWORD over this
-        session, answers."""
-        with self.lock:
-            # Read first: the answer names this run even when the rest fails.
-            new = read_env(SECRETS + ".new") or read_env(SECRETS)
-            ok = False
+        session, answers — always, within about 15 s: emu-rotate waits without a timeout."""
+        # Read first: the answer names this run even when the rest fails. Only a rotation
+        # renames these files, and emu runs one at a time.
+        new = read_env(SECRETS + ".new") or read_env(SECRETS)
+        ok = False
+        # A request stuck on the database holds the lock: give up on it, answer "failed",
+        # and emu-rotate sets the password with psql.
+        if self.lock.acquire(timeout=10):
             try:
                 # Renamed here, not by `mv` processes (each a first run under emulation).
                 for path in (SECRETS, RUNTIME):
@@ -136,15 +139,26 @@ class State:
                     password = new.get("DB_PASSWORD", "")
                     if len(password) < 32:
                         raise ValueError("DB_PASSWORD is too short for a light verifier")
-                    cur.execute("ALTER ROLE app PASSWORD %s", (self.scram_verifier(password),))
-                    # After the commit: a session listed now logged in with an old password.
-                    cur.execute("EXECUTE other_sessions")
+                    # One round trip. The commit does not wait for its WAL to reach the
+                    # disk (the WAL writer flushes it within 200 ms): a crash in that
+                    # window loses only this password, and every start rotates anew.
+                    # EXECUTE runs after the COMMIT: a session it lists logged in with an
+                    # old password.
+                    cur.execute("BEGIN; SET LOCAL synchronous_commit TO off;"
+                                " SET LOCAL statement_timeout TO '5s';"
+                                " ALTER ROLE app PASSWORD %s; COMMIT; EXECUTE other_sessions",
+                                (self.scram_verifier(password),))
                     for (pid,) in cur.fetchall():
                         cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
                 ok = True
             except Exception:
                 self._drop()
-            self._refresh()
+            finally:
+                try:
+                    self._refresh()
+                except OSError:
+                    pass  # no secrets file: the next request reports it
+                self.lock.release()
         answer(("ok " if ok else "failed ") + new.get("ROTATION_ID", ""))
 
     def api_secret(self):

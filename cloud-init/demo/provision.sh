@@ -32,7 +32,8 @@ chgrp emu-api /etc/emu/secrets.env
 umask 022
 
 current="configuring PostgreSQL"; step "$current"
-conf_dir=$(ls -d /etc/postgresql/*/main | head -n 1)
+conf_dir=""
+for d in /etc/postgresql/*/main; do [ -d "$d" ] && { conf_dir=$d; break; }; done
 [ -n "$conf_dir" ] || fail "no PostgreSQL cluster in /etc/postgresql"
 cat > "$conf_dir/conf.d/emu.conf" <<'CONF'
 # emu demo: reachable through the host's forwarded port (127.0.0.1 on the host).

@@ -60,3 +60,23 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "demo scripts: every /bin/sh one passes shellcheck as POSIX sh (the guest runs them with dash)",
+  needs(TOOLS.shellcheck),
+  async () => {
+    if (!await requireTool("shellcheck", "shellcheck")) return;
+    const dir = join(ROOT, "cloud-init", "demo");
+    const scripts: string[] = [];
+    for await (const e of Deno.readDir(dir)) {
+      const path = join(dir, e.name);
+      if (e.isFile && (await Deno.readTextFile(path)).startsWith("#!/bin/sh\n")) scripts.push(path);
+    }
+    // emu-rotate runs at every start: dash, not bash (BENCHMARKS.md, issue 17).
+    assert.ok(scripts.some((f) => f.endsWith("/emu-rotate")), scripts.join());
+    for (const script of scripts.sort()) {
+      const out = await new Deno.Command("shellcheck", { args: ["-s", "sh", script] }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stdout));
+    }
+  },
+);
