@@ -201,6 +201,7 @@ export async function saveCheckpoint(
       // Held through the save, so a restored agent answers at once (see attachAgent).
       await using agent = await attachAgent(paths.qgaSocket, { timeoutMs: 5_000 });
       const paused = performance.now();
+      let running = false;
       try {
         await saveState(qmp, join(staging, SNAPSHOT_FILES.state), {
           channels: migrationChannels(profile.vm.cpus),
@@ -213,8 +214,19 @@ export async function saveCheckpoint(
           await copyVarsStore(spec.firmware.vars, join(staging, EFI_VARS_FILE));
         }
       } finally {
-        await qmp.cont({ timeoutMs: 10_000 }).catch(() => continueGuest(paths.qmpSocket));
+        running = await qmp.cont({ timeoutMs: 10_000 }).then(
+          () => true,
+          () => continueGuest(paths.qmpSocket),
+        );
         pausedMs = Math.round(performance.now() - paused);
+      }
+      // Said, never left silent: a paused guest answers no request.
+      if (!running) {
+        throw new EmuError(
+          "qemu_failed",
+          `Cannot save checkpoint ${checkpoint}: QEMU did not continue instance ${name} after the save; its guest is paused`,
+          { hint: `\`emu stop --name ${name}\`, then \`emu start\`, brings it back.` },
+        );
       }
       // The guest's clock stood still while it was paused.
       // (How it could be set is what a restore will use.)

@@ -85,7 +85,10 @@ async function waitMigration(
   );
 }
 
-/** Pauses the guest and writes its RAM and device state to `file` (absolute). */
+/**
+ * Pauses the guest and writes its RAM and device state to `file` (absolute). When it
+ * returns, QEMU has also left its `finish-migrate` run state, so a `cont` is accepted.
+ */
 export async function saveState(
   qmp: QmpClient,
   file: string,
@@ -99,6 +102,29 @@ export async function saveState(
   event.catch(() => {});
   await qmp.migrate(`file:${file}`);
   await waitMigration(qmp, "save the VM state", options.timeoutMs ?? 600_000, event);
+  await waitFinalized(qmp);
+}
+
+/**
+ * Waits for QEMU to leave `finish-migrate`. The migration thread reports "completed"
+ * before it moves the run state on (to `postmigrate`), and until it has, `cont` fails
+ * with "Migration is not finalized yet": a checkpoint save on a busy host once left its
+ * guest paused that way (RELIABILITY.md).
+ */
+async function waitFinalized(qmp: QmpClient): Promise<void> {
+  let status = "";
+  await retryWithBackoff(
+    async () => {
+      status = (await qmp.queryStatus({ timeoutMs: 5_000 })).status;
+      return status === "finish-migrate" ? undefined : true;
+    },
+    () =>
+      new EmuError(
+        "snapshot_failed",
+        `Cannot save the VM state: QEMU was still finishing the migration (${status}) after 10 s`,
+      ),
+    { delayMs: 2, maxDelayMs: 50, timeoutMs: 10_000 },
+  );
 }
 
 /**

@@ -46,6 +46,8 @@ async function api(port: number, secret: string | null, body?: string): Promise<
     method: body === undefined ? "GET" : "POST",
     headers: secret === null ? {} : { Authorization: `Bearer ${secret}` },
     body,
+    // A paused guest never answers (a checkpoint save once left one so): fail, not hang.
+    signal: AbortSignal.timeout(60_000),
   });
   await res.body?.cancel();
   return res.status;
