@@ -1,4 +1,7 @@
-/** The QEMU command line, accepted by a real QEMU, daemonized; QEMU's own errors surface. */
+/**
+ * The QEMU command line, accepted by a real QEMU, daemonized; QEMU's own errors surface; a
+ * saved state leaves QEMU ready to continue.
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeIsoFile } from "../../src/iso/mod.ts";
@@ -6,6 +9,7 @@ import { QmpClient } from "../../src/protocol/mod.ts";
 import { buildArgv, type VmSpec } from "../../src/qemu/argv.ts";
 import { launchQemu, processExists } from "../../src/qemu/process.ts";
 import { launch } from "../../src/vm/boot.ts";
+import { saveState } from "../../src/vm/migration.ts";
 import { EmuError } from "../../src/errors.ts";
 import { needs, requireTool, TOOLS } from "../_helpers/require.ts";
 
@@ -139,6 +143,33 @@ Deno.test(
       const left = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
       for (const f of ["qmp.sock", "qga.sock", "qemu.pid"]) {
         assert.ok(!left.includes(f), `${f} left: ${left}`);
+      }
+    }),
+);
+
+Deno.test(
+  "saveState: when it returns QEMU has left finish-migrate, so cont is accepted at once (5 saves)",
+  needs(TOOLS.qemu, TOOLS.qemuImg),
+  () =>
+    withVmDir(async (dir, spec) => {
+      const pid = await launchQemu("qemu-system-x86_64", buildArgv(spec), {
+        pidFile: spec.pidFile!,
+      });
+      const qmp = await QmpClient.connect(spec.qmpSocket);
+      try {
+        for (let i = 0; i < 5; i++) {
+          await saveState(qmp, join(dir, `state-${i}.raw`), { channels: 1 });
+          assert.deepEqual(await qmp.queryStatus(), { status: "postmigrate", running: false });
+          // QEMU refuses `cont` while in finish-migrate ("Migration is not finalized yet").
+          await qmp.cont();
+          assert.deepEqual(await qmp.queryStatus(), { status: "running", running: true });
+        }
+        await qmp.quit();
+      } finally {
+        await qmp.close();
+      }
+      for (let i = 0; i < 50 && processExists(pid); i++) {
+        await new Promise((r) => setTimeout(r, 20));
       }
     }),
 );
