@@ -79,23 +79,16 @@ export async function notReadyError(
   hint: string,
 ): Promise<unknown> {
   if (!(err instanceof EmuError)) return err;
-  if (err.code === "qemu_failed") {
-    // QEMU died under the guest: what the guest said last is all there is to see why
-    // (a daemonized QEMU's own stderr is gone).
-    const tail = await serialTail(serialLog, 15);
-    if (tail === "") return err;
-    return new EmuError(err.code, `${err.message}\nLast serial console lines:\n${tail}`, {
-      hint: err.hint,
-      cause: err.cause,
-    });
-  }
-  if (!NOT_READY.has(err.code)) return err;
+  // QEMU died under the guest: what the guest said last is all there is to see why (a
+  // daemonized QEMU's own stderr is gone).
+  const died = err.code === "qemu_failed";
+  if (!died && !NOT_READY.has(err.code)) return err;
   const tail = await serialTail(serialLog, 15);
-  return new EmuError(
-    code,
-    `${what(err.message)}\nLast serial console lines:\n${tail || "(empty)"}`,
-    { hint, cause: err },
-  );
+  if (died && tail === "") return err;
+  const lines = `\nLast serial console lines:\n${tail || "(empty)"}`;
+  return died
+    ? new EmuError(err.code, err.message + lines, { hint: err.hint, cause: err.cause })
+    : new EmuError(code, what(err.message) + lines, { hint, cause: err });
 }
 
 export function runPaths(ctx: BootContext, runtimeIso: string, incoming: boolean): RunPaths {

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { emuArgs } from "../_helpers/cli.ts";
+import { find } from "../_helpers/find.ts";
 import { freePort, qemuProcessesWith, type VmEnv, withVmEnv } from "../_helpers/vm_env.ts";
 import { needs, VM_TOOLS } from "../_helpers/require.ts";
 
@@ -36,20 +37,6 @@ Deno.test(
     }),
 );
 
-/** The serial console logs (`capture.log`) of capture staging directories under `home`. */
-async function stagingSerialLogs(home: string): Promise<string[]> {
-  const found: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    for await (const e of Deno.readDir(dir)) {
-      const path = join(dir, e.name);
-      if (e.isDirectory) await walk(path);
-      else if (e.name === "capture.log" && dir.includes("/.capture-")) found.push(path);
-    }
-  };
-  await walk(home).catch(() => {});
-  return found;
-}
-
 Deno.test(
   "faults: QEMU killed while a capture boots → qemu_failed with the guest console's last lines; nothing left",
   needs(...VM_TOOLS),
@@ -65,8 +52,10 @@ Deno.test(
       // Once the guest has written to its console, its QEMU is killed.
       let said = "";
       for (let i = 0; i < 1200 && said === ""; i++) {
-        const [log] = await stagingSerialLogs(vm.home);
-        if (log) said = (await Deno.readTextFile(log).catch(() => "")).trim();
+        const [staging] = await find(vm.home, /^\.capture-/);
+        if (staging) {
+          said = (await Deno.readTextFile(join(staging, "capture.log")).catch(() => "")).trim();
+        }
         if (said === "") await new Promise((r) => setTimeout(r, 25));
       }
       assert.notEqual(said, "", "the capture's guest wrote to its console");
@@ -85,7 +74,7 @@ Deno.test(
         ),
       );
       assert.match(stderr, /hint: Something stopped it \(the OOM killer, a kill, a crash/);
-      assert.deepEqual(await stagingSerialLogs(vm.home), [], "no staging directory left");
+      assert.deepEqual(await find(vm.home, /^\.capture-/), [], "no staging directory left");
     }),
 );
 
@@ -183,15 +172,7 @@ Deno.test(
         /hint: The image did not become healthy on a cold boot; `emu start --cold`/,
       );
       assert.deepEqual(await qemuProcessesWith(vm.dir), [], "the capture's QEMU is stopped");
-      const left: string[] = [];
-      const walk = async (d: string) => {
-        for await (const e of Deno.readDir(d)) {
-          if (e.name.startsWith(".capture-")) left.push(e.name);
-          if (e.isDirectory) await walk(join(d, e.name));
-        }
-      };
-      await walk(vm.home);
-      assert.deepEqual(left, [], "no staging directory is left");
+      assert.deepEqual(await find(vm.home, /^\.capture-/), [], "no staging directory is left");
     }),
 );
 

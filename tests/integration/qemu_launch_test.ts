@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { writeIsoFile } from "../../src/iso/mod.ts";
 import { QmpClient } from "../../src/protocol/mod.ts";
 import { buildArgv, type VmSpec } from "../../src/qemu/argv.ts";
-import { launchQemu, processExists } from "../../src/qemu/process.ts";
+import { launchQemu, processExists, waitForExit } from "../../src/qemu/process.ts";
 import { launch } from "../../src/vm/boot.ts";
 import { saveState } from "../../src/vm/migration.ts";
 import { EmuError } from "../../src/errors.ts";
@@ -75,9 +75,7 @@ Deno.test(
       } finally {
         await qmp.close();
       }
-      for (let i = 0; i < 50 && processExists(pid); i++) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitForExit(pid, 1000);
       assert.equal(processExists(pid), false);
       assert.ok((await Deno.stat(join(dir, "serial.log"))).isFile);
     }),
@@ -98,9 +96,7 @@ Deno.test(
       } finally {
         await qmp.close();
       }
-      for (let i = 0; i < 50 && processExists(pid); i++) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitForExit(pid, 1000);
     }),
 );
 
@@ -168,8 +164,6 @@ Deno.test(
       } finally {
         await qmp.close();
       }
-      for (let i = 0; i < 50 && processExists(pid); i++) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitForExit(pid, 1000);
     }),
 );

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { find } from "../_helpers/find.ts";
 import { startServer } from "../_helpers/http_server.ts";
 import { needs, TOOLS, VM_TOOLS } from "../_helpers/require.ts";
 import {
@@ -67,19 +68,6 @@ async function killAfter(s: SoakEnv, args: string[], delayMs: number): Promise<b
   await child.stdout.cancel().catch(() => {});
   await child.stderr.cancel().catch(() => {});
   return killed;
-}
-
-/** Entries under `dir` (recursively) whose name matches `pattern`. */
-async function find(dir: string, pattern: RegExp): Promise<string[]> {
-  const found: string[] = [];
-  const walk = async (d: string) => {
-    for await (const e of Deno.readDir(d)) {
-      if (pattern.test(e.name)) found.push(join(d, e.name));
-      if (e.isDirectory) await walk(join(d, e.name));
-    }
-  };
-  await walk(dir).catch(() => {});
-  return found;
 }
 
 function report(scenario: string, runs: number, killed: number, points: number[], w: Window) {
